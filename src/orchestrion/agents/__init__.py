@@ -1,0 +1,1 @@
+"""Agents are data (AgentSpec); one runner executes any of them."""

@@ -1,0 +1,220 @@
+"""API schemas (pydantic): `XCreate` for input, `XPublic` for output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileInput(_In):
+    """Uploaded content."""
+
+    name: str = Field(min_length=1, max_length=512)
+    content: str
+
+
+class TaskInputs(_In):
+    """Uploaded files and/or server paths under the workspace roots."""
+
+    files: list[FileInput] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list, max_length=100)
+
+
+class Budget(_In):
+    """Per-task limits (enforced by the provider router)."""
+
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_cost_usd: float | None = Field(default=None, ge=0)
+
+
+class TaskCreate(_In):
+    """A task submission."""
+
+    title: str = Field(min_length=1, max_length=200)
+    task_type: str = Field(min_length=1, max_length=64)
+    target: str | None = Field(default=None, max_length=2048)
+    inputs: TaskInputs = Field(default_factory=TaskInputs)
+    priority: int = Field(default=5, ge=1, le=10)
+    agents: list[str] | None = Field(default=None, max_length=20)
+    auto_execute: bool = True
+    budget: Budget = Field(default_factory=Budget)
+    deadline_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+
+
+class StepPublic(BaseModel):
+    id: str
+    agent_id: str
+    depends_on: list[str]
+    status: str
+    attempts: int
+    error: str | None = None
+
+
+class PlanPublic(BaseModel):
+    steps: list[StepPublic]
+    reasons: list[str]
+
+
+class PredictionPublic(BaseModel):
+    success_probability: float
+    duration_p50_seconds: float
+    duration_p90_seconds: float
+    cost_usd: float
+    confidence: float
+    sample_size: int
+    model: str
+
+
+class TaskPublic(BaseModel):
+    id: str
+    owner_id: str
+    title: str
+    task_type: str
+    target: str | None
+    status: str
+    priority: int
+    agents: list[str]
+    plan: PlanPublic | None
+    prediction: PredictionPublic | None
+    budget: dict[str, Any]
+    deadline_seconds: float | None
+    error: str | None
+    attempt: int
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TasksPublic(BaseModel):
+    data: list[TaskPublic]
+    next_cursor: str | None
+
+
+class StepProgress(BaseModel):
+    id: str
+    agent_id: str
+    status: str
+    attempts: int
+
+
+class ProgressPublic(BaseModel):
+    task_id: str
+    status: str
+    percent: float
+    steps: list[StepProgress]
+    elapsed_seconds: float | None
+    eta_seconds: float | None
+
+
+class FindingPublic(BaseModel):
+    title: str
+    severity: str
+    description: str
+    recommendation: str
+    evidence_ids: list[str]
+    agent_id: str
+    grounded: bool
+    confirmed_by: list[str]
+
+
+class EvidencePublic(BaseModel):
+    id: str
+    tool: str
+    summary: str
+    location: str | None
+    data: dict[str, Any]
+
+
+class QualityPublic(BaseModel):
+    coverage: float
+    grounding: float
+    agreement: float
+    completion: float
+    overall: float
+
+
+class ResultPublic(BaseModel):
+    task_id: str
+    status: str
+    summary: str
+    findings: list[FindingPublic]
+    remediation: list[str]
+    quality: QualityPublic
+    evidence: list[EvidencePublic]
+    stats: dict[str, Any]
+    created_at: datetime
+
+
+class EventPublic(BaseModel):
+    task_id: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventsPublic(BaseModel):
+    data: list[EventPublic]
+    last_seq: int
+
+
+class TaskTypePublic(BaseModel):
+    id: str
+    description: str
+    default_agents: list[str]
+    agents: list[str]
+    needs_inputs: bool
+    input_extensions: list[str]
+
+
+class AgentPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    kind: str
+    capabilities: list[str]
+    task_types: list[str]
+    tools: list[str]
+    route: str
+
+
+class TokenCreate(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class UserCreate(_In):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Literal["admin", "operator", "viewer"]
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+
+
+class UserCreated(UserPublic):
+    api_key: str
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: dict[str, Any]
+    queue: dict[str, Any]
+    providers: dict[str, Any]

@@ -1,0 +1,1 @@
+"""Event fan-out: local (in-process) now, Redis later, behind one ABC."""

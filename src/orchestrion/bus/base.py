@@ -1,0 +1,68 @@
+"""The EventBus ABC and its bounded subscriptions."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Sequence
+
+from orchestrion.domain.events import Event
+
+
+class Subscription:
+    """A bounded stream of events. A consumer that falls behind is cut off (`overflowed`), never waited for.
+
+    Events are persisted before they are published, so a cut-off consumer can catch up from the log.
+    """
+
+    def __init__(self, task_id: str | None, *, maxsize: int) -> None:
+        self.task_id = task_id
+        self.overflowed = False
+        self.closed = False
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=maxsize)
+
+    def offer(self, event: Event) -> None:
+        """Deliver without blocking; on a full queue mark the subscription overflowed and close it."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        """End the stream; `get` returns None once what was queued is drained."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._queue.put_nowait(None)
+        except asyncio.QueueFull:
+            # The consumer will see `closed` when it drains the queue and finds no sentinel.
+            pass
+
+    async def get(self) -> Event | None:
+        """The next event; None once closed and drained."""
+        if self.closed and self._queue.empty():
+            return None
+        return await self._queue.get()
+
+
+class EventBus(abc.ABC):
+    """Publishes persisted events to live subscribers (per task, or all tasks with task_id None)."""
+
+    @abc.abstractmethod
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Deliver events to current subscribers."""
+
+    @abc.abstractmethod
+    def subscribe(self, task_id: str | None = None, *, maxsize: int = 1000) -> Subscription:
+        """Start receiving events of one task (or every task)."""
+
+    @abc.abstractmethod
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop a subscription."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

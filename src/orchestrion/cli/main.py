@@ -1,0 +1,277 @@
+"""`orchestrion`: serve, run, tasks, agents, users, db.
+
+Exit codes: 0 success, 1 a task that did not succeed (or a server error), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError as PydanticValidationError
+from rich.console import Console
+
+from orchestrion.cli.render import follow_task, print_report, print_task, tasks_table
+from orchestrion.client import OrchestrionAPIError, OrchestrionClient
+from orchestrion.settings import ClientSettings, Settings
+
+app = typer.Typer(
+    help="Orchestrion: a self-hosted multi-agent task server.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="List, show and cancel tasks.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users (direct database access).", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+
+console = Console()
+err = Console(stderr=True)
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="Server URL (env ORCHESTRION_URL).")]
+KeyOption = Annotated[str | None, typer.Option("--api-key", help="API key (env ORCHESTRION_API_KEY).")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit."""
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Server settings, exiting with 2 on invalid configuration."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+def make_client(url: str | None, api_key: str | None) -> OrchestrionClient:
+    """A client from options, environment or the client config file."""
+    base, key = ClientSettings().resolved(url=url, api_key=api_key)
+    if not key:
+        fail("no API key: pass --api-key or set ORCHESTRION_API_KEY")
+    return OrchestrionClient(base, key)
+
+
+def api_error(exc: OrchestrionAPIError) -> NoReturn:
+    """Exit 2 for the caller's mistakes, 1 for the rest."""
+    fail(exc.message, 2 if 400 <= exc.status < 500 else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only.")] = False,
+) -> None:
+    """Migrate the database and serve the API, events, metrics and (unless --no-worker) a worker."""
+    import uvicorn
+
+    from orchestrion.api.app import create_app
+    from orchestrion.runtime import prepare_database
+
+    settings = load_settings(host=host, port=port, embedded_worker=False if no_worker else None)
+    key = prepare_database(settings)
+    if key:
+        console.print("Created the first admin. Its API key is shown once; store it now:", highlight=False)
+        console.print(f"  {key}", markup=False, highlight=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def run(
+    task_type: Annotated[str, typer.Option("--type", "-t", help="Task type (see `orchestrion agents`).")],
+    target: Annotated[str | None, typer.Option(help="What the task is about (host, URL, name).")] = None,
+    file: Annotated[
+        list[Path] | None, typer.Option("--file", "-f", help="Upload a file (repeatable).")
+    ] = None,
+    path: Annotated[
+        list[str] | None, typer.Option("--path", help="A server path under the workspace roots.")
+    ] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", "-a", help="Use this agent (repeatable).")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Task title.")] = None,
+    priority: Annotated[int, typer.Option(min=1, max=10)] = 5,
+    deadline: Annotated[float | None, typer.Option(help="Deadline in seconds.")] = None,
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+) -> None:
+    """Submit a task, follow its steps live and print the report (exit 0 succeeded, 1 not, 2 bad input)."""
+    files = []
+    for item in file or []:
+        if not item.is_file():
+            fail(f"--file {item}: no such file")
+        try:
+            files.append({"name": item.name, "content": item.read_text(encoding="utf-8")})
+        except UnicodeDecodeError:
+            fail(f"--file {item}: not a UTF-8 text file")
+    client = make_client(url, api_key)
+    try:
+        task = client.create_task(
+            title=title or f"{task_type} {target or ', '.join(f['name'] for f in files) or ''}".strip(),
+            task_type=task_type,
+            target=target,
+            files=files,
+            paths=path or [],
+            priority=priority,
+            agents=agent or None,
+            deadline_seconds=deadline,
+        )
+        final = follow_task(client, task, console)
+        if final["status"] in ("succeeded", "partial"):
+            print_report(client.result(task["id"]), console)
+        elif final.get("error"):
+            err.print(f"task {final['status']}: {final['error']}", markup=False)
+    except OrchestrionAPIError as exc:
+        api_error(exc)
+    finally:
+        client.close()
+    raise typer.Exit(0 if final["status"] == "succeeded" else 1)
+
+
+@tasks_app.command("list")
+def tasks_list(
+    status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="Filter by task type.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+) -> None:
+    """List tasks, newest first."""
+    with make_client(url, api_key) as client:
+        try:
+            page = client.list_tasks(status=status, task_type=task_type, limit=limit)
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+    console.print(tasks_table(page["data"]))
+
+
+@tasks_app.command("show")
+def tasks_show(task_id: str, url: UrlOption = None, api_key: KeyOption = None) -> None:
+    """Show a task, and its report when it has one."""
+    with make_client(url, api_key) as client:
+        try:
+            task = client.get_task(task_id)
+            print_task(task, console)
+            if task["status"] in ("succeeded", "partial"):
+                print_report(client.result(task_id), console)
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+
+
+@tasks_app.command("cancel")
+def tasks_cancel(task_id: str, url: UrlOption = None, api_key: KeyOption = None) -> None:
+    """Cancel a task."""
+    with make_client(url, api_key) as client:
+        try:
+            task = client.cancel_task(task_id)
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+    console.print(f"{task['id']}: {task['status']}", highlight=False)
+
+
+@app.command()
+def agents(url: UrlOption = None, api_key: KeyOption = None) -> None:
+    """List agents and task types."""
+    from rich.table import Table
+
+    with make_client(url, api_key) as client:
+        try:
+            agent_list, types = client.agents(), client.task_types()
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+    table = Table("agent", "task types", "tools", "description")
+    for a in agent_list:
+        table.add_row(
+            a["id"], ", ".join(a["task_types"]) or "(every team)", ", ".join(a["tools"]), a["description"]
+        )
+    console.print(table)
+    types_table = Table("task type", "default team", "description")
+    for t in types:
+        types_table.add_row(t["id"], ", ".join(t["default_agents"]), t["description"])
+    console.print(types_table)
+
+
+@users_app.command("create")
+def users_create(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "operator",
+    password: Annotated[bool, typer.Option("--password", help="Also set a password (prompted).")] = False,
+) -> None:
+    """Create a user in the configured database and print its API key (shown once)."""
+    from orchestrion.security import ROLES
+
+    if role not in ROLES:
+        fail(f"--role {role!r} is not one of: {', '.join(ROLES)}")
+    secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
+    if secret is not None and len(secret) < 8:
+        fail("password must be at least 8 characters")
+    settings = load_settings()
+    from orchestrion.store.migrate import upgrade_database
+
+    upgrade_database(settings.resolved_database_url)
+    try:
+        key = asyncio.run(_create_user(settings, name, role, secret))
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(key, markup=False, highlight=False)
+
+
+async def _create_user(settings: Settings, name: str, role: str, password: str | None) -> str:
+    from orchestrion.runtime import Runtime
+    from orchestrion.store import users as user_store
+
+    runtime = Runtime.create(settings, routes={})
+    try:
+        async with runtime.db.read() as session:
+            if await user_store.get_user_by_name(session, name) is not None:
+                raise ValueError(f"user {name!r} already exists")
+        _, key = await runtime.create_user(name=name, role=role, password=password)
+        return key
+    finally:
+        await runtime.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default head)."""
+    from orchestrion.store.migrate import upgrade_database
+
+    settings = load_settings()
+    upgrade_database(settings.resolved_database_url, revision)
+    console.print(f"database at {revision}", highlight=False)
+
+
+def main() -> None:
+    """Entry point; usage errors exit 2 with one line."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: print its help
+        click.echo(exc.ctx.get_help() if exc.ctx else "")
+        sys.exit(0)
+    except click.UsageError as exc:
+        err.print(f"error: {exc.format_message()}", markup=False, highlight=False)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

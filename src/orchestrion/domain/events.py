@@ -1,0 +1,44 @@
+"""Events: every state change of a task, numbered per task so clients can resume."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class EventType(enum.StrEnum):
+    """Event types emitted by the core runtime."""
+
+    TASK_CREATED = "task.created"
+    TASK_QUEUED = "task.queued"
+    TASK_STARTED = "task.started"
+    TASK_PROGRESS = "task.progress"
+    TASK_COMPLETED = "task.completed"
+    TASK_FAILED = "task.failed"
+    TASK_CANCELLED = "task.cancelled"
+    STEP_STARTED = "step.started"
+    STEP_COMPLETED = "step.completed"
+    STEP_FAILED = "step.failed"
+    STEP_RETRYING = "step.retrying"
+    TOOL_CALLED = "tool.called"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """A persisted event.
+
+    Attributes:
+        task_id: The task it belongs to.
+        seq: Monotonic per task, starting at 1, without gaps; the resume cursor.
+        type: What happened.
+        data: Event payload (JSON-serialisable).
+        created_at: When it was persisted (UTC).
+    """
+
+    task_id: str
+    seq: int
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Execution strategies (team now; parallel, creative and recall later) behind the coordinator."""

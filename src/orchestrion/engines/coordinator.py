@@ -1,0 +1,378 @@
+"""The coordinator: the life of a task from submission to its final status.
+
+It validates and persists submissions (with plan and prediction), moves tasks between statuses under
+the rules of ARCHITECTURE.md, and is the queue's job handler: it resolves inputs, runs the engine
+under the task's deadline, watches for cancellation and writes the final status with its event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from orchestrion.agents.registry import AgentRegistry
+from orchestrion.domain.events import EventType
+from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskStatus, utcnow
+from orchestrion.engines.base import Engine
+from orchestrion.engines.planner import build_team_plan
+from orchestrion.exceptions import ConflictError, NotFoundError, OrchestrionError, ValidationError
+from orchestrion.intelligence.prior import PriorPredictor
+from orchestrion.monitoring.metrics import Metrics
+from orchestrion.queue.base import Job, JobQueue
+from orchestrion.store import tasks as task_store
+from orchestrion.store.database import Database
+from orchestrion.store.events import append_event
+from orchestrion.store.models import StepRow, TaskRow
+from orchestrion.tools.base import InputFile
+from orchestrion.tools.inputs import validate_uploaded_files
+from orchestrion.tools.policy import WorkspacePolicy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskRequest:
+    """A validated submission (the API's TaskCreate, minus transport concerns)."""
+
+    title: str
+    task_type: str
+    target: str | None = None
+    files: Sequence[Mapping[str, Any]] = ()
+    paths: Sequence[str] = ()
+    priority: int = 5
+    agents: Sequence[str] | None = None
+    auto_execute: bool = True
+    budget: Mapping[str, Any] = field(default_factory=dict)
+    deadline_seconds: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Caller:
+    """Who is asking: admins see every task, others their own."""
+
+    user_id: str
+    role: str
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner to restrict queries to (None for admins)."""
+        return None if self.role == "admin" else self.user_id
+
+
+class Coordinator:
+    """Submission, state transitions and execution of tasks."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        queue: JobQueue,
+        registry: AgentRegistry,
+        engine: Engine,
+        predictor: PriorPredictor,
+        policy: WorkspacePolicy,
+        metrics: Metrics,
+        step_timeout: float,
+        max_retries: int,
+        max_input_files: int,
+        max_input_bytes: int,
+    ) -> None:
+        self._db = db
+        self._queue = queue
+        self._registry = registry
+        self._engine = engine
+        self._predictor = predictor
+        self._policy = policy
+        self._metrics = metrics
+        self._step_timeout = step_timeout
+        self._max_retries = max_retries
+        self._max_files = max_input_files
+        self._max_bytes = max_input_bytes
+
+    # -- submission and transitions ---------------------------------------------------------------
+
+    async def submit(self, caller: Caller, request: TaskRequest) -> Task:
+        """Validate, plan, predict, persist (with `task.created`) and, unless told not to, enqueue."""
+        spec = self._registry.task_type(request.task_type)
+        team, reason = self._registry.select_team(request.task_type, request.agents)
+        files = validate_uploaded_files(
+            request.files, max_files=self._max_files, max_total_bytes=self._max_bytes
+        )
+        for index, path in enumerate(request.paths):
+            try:
+                self._policy.resolve(path)
+            except ValidationError as exc:
+                raise ValidationError(exc.message, field=f"inputs.paths[{index}]") from exc
+        if spec.needs_inputs and not files and not request.paths:
+            raise ValidationError(
+                f"task type {spec.id} needs inputs: inputs.files (uploaded content) or inputs.paths "
+                "(under ORCHESTRION_WORKSPACE_ROOTS)",
+                field="inputs",
+            )
+        plan = build_team_plan(
+            self._registry,
+            team,
+            reason=reason,
+            step_timeout=self._step_timeout,
+            max_retries=self._max_retries,
+        )
+        prediction = await self._predictor.predict(request.task_type, steps=len(plan.steps))
+        now = utcnow()
+        status = TaskStatus.QUEUED if request.auto_execute else TaskStatus.PENDING
+        task = Task(
+            id=str(uuid.uuid4()),
+            owner_id=caller.user_id,
+            title=request.title,
+            task_type=request.task_type,
+            target=request.target,
+            inputs={
+                "files": [{"name": f.name, "content": f.content} for f in files],
+                "paths": list(request.paths),
+            },
+            priority=request.priority,
+            agents=team,
+            status=status,
+            budget=dict(request.budget),
+            deadline_seconds=request.deadline_seconds,
+            plan=plan,
+            prediction=prediction,
+            created_at=now,
+            queued_at=now if request.auto_execute else None,
+        )
+        async with self._db.write() as tx:
+            await task_store.insert_task(tx, task)
+            await append_event(
+                tx,
+                task.id,
+                EventType.TASK_CREATED,
+                {"task_type": task.task_type, "agents": list(team), "status": status.value},
+            )
+            if request.auto_execute:
+                await append_event(tx, task.id, EventType.TASK_QUEUED, {"priority": task.priority})
+        self._metrics.tasks_submitted_total.labels(task.task_type).inc()
+        if request.auto_execute:
+            await self._queue.enqueue(task.id, priority=task.priority)
+        return task
+
+    async def get(self, caller: Caller, task_id: str) -> Task:
+        """A task the caller may see; NotFoundError otherwise (never revealing others' tasks)."""
+        async with self._db.read() as session:
+            task = await task_store.get_task(session, task_id, owner_id=caller.owner_filter)
+        if task is None:
+            raise NotFoundError(f"task {task_id} not found", details={"task_id": task_id})
+        return task
+
+    async def execute(self, caller: Caller, task_id: str) -> Task:
+        """Queue a pending task."""
+        task = await self.get(caller, task_id)
+        if task.status is not TaskStatus.PENDING:
+            raise ConflictError(
+                f"task is {task.status.value}; only a pending task can be executed", status=task.status
+            )
+        await self._requeue(task, from_status=TaskStatus.PENDING, retry=False)
+        return await self.get(caller, task_id)
+
+    async def retry(self, caller: Caller, task_id: str) -> Task:
+        """Resume a failed, partial or cancelled task from its checkpoints."""
+        task = await self.get(caller, task_id)
+        if task.status not in (TaskStatus.FAILED, TaskStatus.PARTIAL, TaskStatus.CANCELLED):
+            raise ConflictError(
+                f"task is {task.status.value}; only failed, partial or cancelled tasks can be retried",
+                status=task.status,
+            )
+        await self._requeue(task, from_status=task.status, retry=True)
+        return await self.get(caller, task_id)
+
+    async def _requeue(self, task: Task, *, from_status: TaskStatus, retry: bool) -> None:
+        async with self._db.write() as tx:
+            changed = await tx.session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task.id, TaskRow.status == from_status.value)
+                .values(
+                    status=TaskStatus.QUEUED.value,
+                    queued_at=utcnow(),
+                    error=None,
+                    finished_at=None,
+                    cancel_requested=False,
+                )
+                .returning(TaskRow.id)
+            )
+            if changed.scalar_one_or_none() is None:
+                raise ConflictError("task changed status meanwhile", status="changed")
+            if retry:
+                await task_store.reset_unfinished_steps(tx, task.id)
+            await append_event(
+                tx, task.id, EventType.TASK_QUEUED, {"priority": task.priority, "retry": retry}
+            )
+        await self._queue.enqueue(task.id, priority=task.priority)
+
+    async def cancel(self, caller: Caller, task_id: str) -> Task:
+        """Cancel now when not started; ask the worker to stop when running."""
+        task = await self.get(caller, task_id)
+        if task.status in TERMINAL_STATUSES:
+            raise ConflictError(f"task is already {task.status.value}", status=task.status)
+        if task.status in (TaskStatus.PENDING, TaskStatus.QUEUED):
+            async with self._db.write() as tx:
+                changed = await tx.session.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id == task.id, TaskRow.status == task.status.value)
+                    .values(
+                        status=TaskStatus.CANCELLED.value, finished_at=utcnow(), error="cancelled by user"
+                    )
+                    .returning(TaskRow.id)
+                )
+                if changed.scalar_one_or_none() is not None:
+                    await append_event(tx, task.id, EventType.TASK_CANCELLED, {"reason": "cancelled by user"})
+                    self._metrics.observe_task(task.task_type, TaskStatus.CANCELLED.value, None)
+                    return await self.get(caller, task_id)
+        async with self._db.write() as tx:
+            await task_store.set_task_fields(tx, task.id, cancel_requested=True)
+        if self._queue.request_cancel(task.id):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self._wait_terminal(task.id)
+        return await self.get(caller, task_id)
+
+    async def _wait_terminal(self, task_id: str) -> None:
+        while True:
+            async with self._db.read() as session:
+                task = await task_store.get_task(session, task_id)
+            if task is None or task.status in TERMINAL_STATUSES:
+                return
+            await asyncio.sleep(0.02)
+
+    # -- execution --------------------------------------------------------------------------------
+
+    async def handle(self, job: Job) -> None:
+        """The queue's handler: run a claimed task to a final status (or leave it to be resumed)."""
+        async with self._db.read() as session:
+            task = await task_store.get_task(session, job.task_id, with_inputs=True)
+        if task is None or task.status is not TaskStatus.RUNNING:
+            return
+        self._metrics.runs_in_progress.inc()
+        try:
+            await self._run(task, job)
+        finally:
+            self._metrics.runs_in_progress.dec()
+
+    async def _run(self, task: Task, job: Job) -> None:
+        started_at = task.started_at or utcnow()
+        async with self._db.write() as tx:
+            await task_store.set_task_fields(tx, task.id, started_at=started_at)
+            await append_event(
+                tx,
+                task.id,
+                EventType.TASK_STARTED,
+                {"attempt": task.attempt, "resumed": task.attempt > 1, "worker": job.worker_id},
+            )
+        try:
+            files = await self._load_files(task)
+        except OrchestrionError as exc:
+            await self._finish(task, TaskStatus.FAILED, started_at, error=exc.message)
+            return
+        remaining = None
+        if task.deadline_seconds is not None:
+            remaining = task.deadline_seconds - (utcnow() - started_at).total_seconds()
+        outcome = await self._supervise(task, files, job, remaining)
+        if isinstance(outcome, str) and outcome == "lease_lost":
+            logger.warning("lost the lease of task %s; another worker resumes it", task.id)
+            return
+        if outcome == "cancelled":
+            await self._finish(task, TaskStatus.CANCELLED, started_at, error="cancelled by user")
+        elif outcome == "deadline":
+            await self._finish(
+                task, TaskStatus.FAILED, started_at, error=f"deadline of {task.deadline_seconds:g}s exceeded"
+            )
+        else:
+            status, error = _final_status(task, outcome)
+            await self._finish(task, status, started_at, error=error)
+
+    async def _supervise(
+        self, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
+    ) -> str | Mapping[str, StepStatus]:
+        if job.cancel_requested.is_set():
+            return "cancelled"
+        if remaining is not None and remaining <= 0:
+            return "deadline"
+        engine = asyncio.create_task(self._engine.run(task, files), name=f"engine-{task.id}")
+        cancel = asyncio.create_task(job.cancel_requested.wait())
+        lost = asyncio.create_task(job.lease_lost.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {engine, cancel, lost}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in (engine, cancel, lost):
+                if not waiter.done():
+                    waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(engine, cancel, lost, return_exceptions=True)
+        if engine in done:
+            return engine.result()
+        if cancel in done:
+            return "cancelled"
+        if lost in done:
+            return "lease_lost"
+        return "deadline"
+
+    async def _load_files(self, task: Task) -> list[InputFile]:
+        uploaded = [InputFile(name=f["name"], content=f["content"]) for f in task.inputs.get("files", [])]
+        paths = task.inputs.get("paths", [])
+        return uploaded + (await self._policy.aread_files(paths) if paths else [])
+
+    async def _finish(
+        self, task: Task, status: TaskStatus, started_at: datetime, error: str | None = None
+    ) -> None:
+        finished = utcnow()
+        duration = (finished - started_at).total_seconds()
+        async with self._db.write() as tx:
+            await task_store.set_task_fields(
+                tx,
+                task.id,
+                status=status,
+                finished_at=finished,
+                error=error,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            await tx.session.execute(
+                update(StepRow)
+                .where(
+                    StepRow.task_id == task.id,
+                    StepRow.status.in_([StepStatus.RUNNING.value, StepStatus.PENDING.value]),
+                )
+                .values(status=StepStatus.CANCELLED.value)
+            )
+            event = {
+                TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
+                TaskStatus.FAILED: EventType.TASK_FAILED,
+            }.get(status, EventType.TASK_COMPLETED)
+            await append_event(
+                tx,
+                task.id,
+                event,
+                {"status": status.value, "error": error, "duration_seconds": round(duration, 4)},
+            )
+        self._metrics.observe_task(task.task_type, status.value, duration)
+
+
+def _final_status(task: Task, states: Mapping[str, StepStatus]) -> tuple[TaskStatus, str | None]:
+    assert task.plan is not None
+    reporter = task.plan.steps[-1].id
+    specialists = [s.id for s in task.plan.steps if s.id != reporter]
+    failed = [s for s in specialists if states.get(s) is not StepStatus.SUCCEEDED]
+    if states.get(reporter) is not StepStatus.SUCCEEDED:
+        return TaskStatus.FAILED, "the report could not be produced"
+    if len(failed) == len(specialists):
+        return TaskStatus.FAILED, "every agent failed: " + ", ".join(failed)
+    if failed:
+        return TaskStatus.PARTIAL, "some agents failed: " + ", ".join(failed)
+    return TaskStatus.SUCCEEDED, None

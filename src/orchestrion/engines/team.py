@@ -1,0 +1,315 @@
+"""TeamEngine: runs a plan's DAG with checkpoints, timeouts, retries, and a reporter step.
+
+Each step's outcome is written in one transaction with its events: the AgentRun (tool calls,
+evidence, findings), the step status and `step.completed`/`step.failed`. On resume, succeeded, failed
+and skipped steps are kept; steps caught running (the worker died) or cancelled are run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from orchestrion.agents.prompts import summary_request
+from orchestrion.agents.registry import AgentRegistry
+from orchestrion.agents.runner import AgentRequest, AgentRunner
+from orchestrion.domain.events import EventType
+from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, ToolCall, utcnow
+from orchestrion.engines.base import Engine
+from orchestrion.engines.report import aggregate, headline
+from orchestrion.exceptions import OrchestrionError, ProviderError
+from orchestrion.monitoring.metrics import Metrics
+from orchestrion.store import runs as run_store
+from orchestrion.store import tasks as task_store
+from orchestrion.store.database import Database
+from orchestrion.store.events import append_event
+from orchestrion.tools.base import InputFile
+
+logger = logging.getLogger(__name__)
+
+_FINISHED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED})
+
+
+class TeamEngine(Engine):
+    """Specialists in parallel where the DAG allows, then the reporter."""
+
+    name = "team"
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: AgentRegistry,
+        runner: AgentRunner,
+        metrics: Metrics,
+        step_concurrency: int = 8,
+        retry_backoff: float = 0.5,
+        llm_max_tokens: int = 256,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._runner = runner
+        self._metrics = metrics
+        self._step_concurrency = step_concurrency
+        self._backoff = retry_backoff
+        self._llm_max_tokens = llm_max_tokens
+
+    async def run(self, task: Task, files: Sequence[InputFile]) -> Mapping[str, StepStatus]:
+        assert task.plan is not None
+        plan = task.plan
+        states = {s.id: (s.status if s.status in _FINISHED else StepStatus.PENDING) for s in plan.steps}
+        attempts = {s.id: s.attempts for s in plan.steps}
+        running: dict[asyncio.Task[StepStatus], str] = {}
+        slots = asyncio.Semaphore(self._step_concurrency)
+        try:
+            while True:
+                for step in plan.steps:
+                    if states[step.id] is not StepStatus.PENDING or step.id in running.values():
+                        continue
+                    deps = [states[d] for d in step.depends_on]
+                    if any(d not in _FINISHED for d in deps):
+                        continue
+                    if step.trigger == "all_succeeded" and any(d is not StepStatus.SUCCEEDED for d in deps):
+                        states[step.id] = StepStatus.SKIPPED
+                        await self._skip(task, step)
+                        continue
+                    job = asyncio.create_task(
+                        self._guarded(slots, task, step, attempts[step.id], files), name=f"step-{step.id}"
+                    )
+                    running[job] = step.id
+                if not running:
+                    return states
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for job in done:
+                    states[running.pop(job)] = job.result()
+        finally:
+            for job in running:
+                job.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _guarded(
+        self,
+        slots: asyncio.Semaphore,
+        task: Task,
+        step: Step,
+        prior_attempts: int,
+        files: Sequence[InputFile],
+    ) -> StepStatus:
+        async with slots:
+            return await self._execute(task, step, prior_attempts, files)
+
+    async def _execute(
+        self, task: Task, step: Step, prior_attempts: int, files: Sequence[InputFile]
+    ) -> StepStatus:
+        spec = self._registry.agent(step.agent_id)
+        error = ""
+        for retry in range(step.max_retries + 1):
+            attempt = prior_attempts + retry + 1
+            async with self._db.write() as tx:
+                await task_store.set_step_fields(
+                    tx,
+                    task.id,
+                    step.id,
+                    status=StepStatus.RUNNING,
+                    attempts=attempt,
+                    started_at=utcnow(),
+                    error=None,
+                )
+                await append_event(
+                    tx,
+                    task.id,
+                    EventType.STEP_STARTED,
+                    {"step_id": step.id, "agent_id": spec.id, "attempt": attempt},
+                )
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(step.timeout_seconds):
+                    if spec.kind == "reporter":
+                        run, result = await self._report(task, step, attempt, files)
+                    else:
+                        run = await self._runner.run(
+                            spec,
+                            AgentRequest(
+                                task_id=task.id,
+                                step_id=step.id,
+                                title=task.title,
+                                task_type=task.task_type,
+                                target=task.target,
+                                files=files,
+                            ),
+                            on_tool_call=lambda call, a=attempt: self._tool_called(task.id, step.id, a, call),
+                        )
+                        result = None
+            except TimeoutError:
+                error = f"step timed out after {step.timeout_seconds:g}s"
+            except OrchestrionError as exc:
+                error = exc.message
+            except Exception as exc:
+                logger.exception("step %s of task %s crashed", step.id, task.id)
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                run = replace(run, attempts=attempt, duration_seconds=time.perf_counter() - started)
+                await self._checkpoint(task, step, run, result)
+                self._metrics.observe_step(spec.id, StepStatus.SUCCEEDED, time.perf_counter() - started)
+                return StepStatus.SUCCEEDED
+            self._metrics.observe_step(spec.id, StepStatus.FAILED, time.perf_counter() - started)
+            if retry < step.max_retries:
+                delay = random.uniform(0, self._backoff * 2**retry)
+                async with self._db.write() as tx:
+                    await append_event(
+                        tx,
+                        task.id,
+                        EventType.STEP_RETRYING,
+                        {
+                            "step_id": step.id,
+                            "attempt": attempt,
+                            "error": error,
+                            "delay_seconds": round(delay, 3),
+                        },
+                    )
+                await asyncio.sleep(delay)
+        failed = AgentRun(
+            task_id=task.id,
+            step_id=step.id,
+            agent_id=spec.id,
+            status=StepStatus.FAILED,
+            attempts=attempt,
+            error=error,
+        )
+        await self._checkpoint(task, step, failed, None)
+        return StepStatus.FAILED
+
+    async def _checkpoint(self, task: Task, step: Step, run: AgentRun, result: Result | None) -> None:
+        async with self._db.write() as tx:
+            await run_store.save_run(tx, run)
+            if result is not None:
+                await run_store.save_result(tx, result)
+            await task_store.set_step_fields(
+                tx,
+                task.id,
+                step.id,
+                status=run.status,
+                attempts=run.attempts,
+                finished_at=utcnow(),
+                error=run.error,
+            )
+            data = {
+                "step_id": step.id,
+                "agent_id": run.agent_id,
+                "attempt": run.attempts,
+                "duration_seconds": round(run.duration_seconds, 4),
+            }
+            if run.status is StepStatus.SUCCEEDED:
+                data |= {
+                    "findings": len(run.findings),
+                    "evidence": len(run.evidence),
+                    "tokens": run.tokens_in + run.tokens_out,
+                }
+                await append_event(tx, task.id, EventType.STEP_COMPLETED, data)
+            else:
+                await append_event(tx, task.id, EventType.STEP_FAILED, data | {"error": run.error})
+
+    async def _skip(self, task: Task, step: Step) -> None:
+        async with self._db.write() as tx:
+            await task_store.set_step_fields(
+                tx, task.id, step.id, status=StepStatus.SKIPPED, finished_at=utcnow()
+            )
+            await append_event(
+                tx,
+                task.id,
+                EventType.STEP_FAILED,
+                {
+                    "step_id": step.id,
+                    "agent_id": step.agent_id,
+                    "skipped": True,
+                    "error": "a dependency did not succeed",
+                },
+            )
+
+    async def _tool_called(self, task_id: str, step_id: str, attempt: int, call: ToolCall) -> None:
+        self._metrics.observe_tool(call.tool, "error" if call.error else "ok", call.duration_seconds)
+        async with self._db.write() as tx:
+            await append_event(
+                tx,
+                task_id,
+                EventType.TOOL_CALLED,
+                {
+                    "step_id": step_id,
+                    "attempt": attempt,
+                    "tool": call.tool,
+                    "evidence": len(call.evidence_ids),
+                    "duration_seconds": round(call.duration_seconds, 4),
+                    "error": call.error,
+                },
+            )
+
+    async def _report(
+        self, task: Task, step: Step, attempt: int, files: Sequence[InputFile]
+    ) -> tuple[AgentRun, Result]:
+        spec = self._registry.agent(step.agent_id)
+        async with self._db.read() as session:
+            runs = [r for r in await run_store.read_runs(session, task.id) if r.step_id in step.depends_on]
+        agg = aggregate(runs, planned_specialists=len(step.depends_on))
+        summary = headline(
+            findings=agg.findings, counts=agg.counts, agents=len(step.depends_on), inputs=len(files)
+        )
+        response = None
+        router = self._runner.router
+        if spec.analysis and router is not None and router.has_route(spec.route):
+            try:
+                response = await router.complete(
+                    spec.route,
+                    summary_request(
+                        system_prompt=spec.system_prompt,
+                        title=task.title,
+                        findings=agg.findings,
+                        max_tokens=self._llm_max_tokens,
+                    ),
+                )
+                text = str(response.json().get("summary") or "").strip()
+                if text:
+                    summary = f"{summary}\n\n{text}"
+            except ProviderError as exc:
+                logger.warning("reporter summary unavailable: %s", exc.message)
+        tokens_in = sum(r.tokens_in for r in runs) + (response.usage.input_tokens if response else 0)
+        tokens_out = sum(r.tokens_out for r in runs) + (response.usage.output_tokens if response else 0)
+        stats = {
+            "agents": len(step.depends_on),
+            "agents_succeeded": sum(1 for r in runs if r.status is StepStatus.SUCCEEDED),
+            "inputs": len(files),
+            "evidence": sum(len(r.evidence) for r in runs),
+            "tool_calls": sum(len(r.tool_calls) for r in runs),
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost_usd": round(sum(r.cost_usd for r in runs) + (response.cost_usd if response else 0.0), 6),
+            "severity_counts": agg.counts,
+            "ungrounded_findings": sum(1 for f in agg.findings if not f.grounded),
+        }
+        result = Result(
+            task_id=task.id,
+            summary=summary,
+            findings=agg.findings,
+            remediation=agg.remediation,
+            quality=agg.quality,
+            stats=stats,
+            created_at=utcnow(),
+        )
+        run = AgentRun(
+            task_id=task.id,
+            step_id=step.id,
+            agent_id=spec.id,
+            status=StepStatus.SUCCEEDED,
+            summary=summary,
+            provider=response.provider if response else None,
+            model=response.model if response else None,
+            tokens_in=response.usage.input_tokens if response else 0,
+            tokens_out=response.usage.output_tokens if response else 0,
+            cost_usd=response.cost_usd if response else 0.0,
+            attempts=attempt,
+        )
+        return run, result

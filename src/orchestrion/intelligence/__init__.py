@@ -1,0 +1,1 @@
+"""Prediction, selection and learning. For now: a historical prior."""

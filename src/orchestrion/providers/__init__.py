@@ -1,0 +1,1 @@
+"""LLM providers behind one ABC, and the router agents call by route name."""

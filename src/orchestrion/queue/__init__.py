@@ -1,0 +1,1 @@
+"""Work dispatch: the JobQueue ABC and its local (in-process) backend."""

@@ -1,0 +1,53 @@
+"""The JobQueue ABC. The store is the source of truth: a run is claimed with a lease before it runs.
+
+Any backend (local asyncio now, taskiq/Redis Streams later) only moves task ids to workers; the
+claim, heartbeat and resume protocol lives in the store (`store/tasks.py`), shared by all of them.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class Job:
+    """A claimed run, handed to the handler."""
+
+    task_id: str
+    worker_id: str
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+JobHandler = Callable[[Job], Awaitable[None]]
+
+
+class JobQueue(abc.ABC):
+    """Moves runs to workers."""
+
+    @abc.abstractmethod
+    async def enqueue(self, task_id: str, *, priority: int = 5) -> None:
+        """Make a queued task available to a worker."""
+
+    @abc.abstractmethod
+    async def start(self, handler: JobHandler) -> None:
+        """Start consuming (workers, heartbeats, the sweeper that resumes dead workers' runs)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop consuming; runs in flight are cancelled and left for the next start to resume."""
+
+    @abc.abstractmethod
+    def request_cancel(self, task_id: str) -> bool:
+        """Signal a run in this process to stop; False when it does not run here."""
+
+    @abc.abstractmethod
+    def depth(self) -> int:
+        """Runs waiting for a worker here."""
+
+    @abc.abstractmethod
+    def running(self) -> int:
+        """Runs executing here."""

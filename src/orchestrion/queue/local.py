@@ -1,0 +1,140 @@
+"""In-process worker pool with store leases, heartbeats and a sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+
+from orchestrion.queue.base import Job, JobHandler, JobQueue
+from orchestrion.store import tasks as task_store
+from orchestrion.store.database import Database
+
+logger = logging.getLogger(__name__)
+
+
+class LocalJobQueue(JobQueue):
+    """Runs tasks in this process with `concurrency` workers.
+
+    A worker claims a run with a lease in the store and renews it every third of the lease. The sweeper
+    finds runs left queued, or running under an expired lease (their process died), and queues them
+    here again, so a restart resumes everything that was in flight.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        worker_id: str,
+        concurrency: int = 4,
+        lease_seconds: float = 30.0,
+        sweep_interval: float = 5.0,
+    ) -> None:
+        self._db = db
+        self.worker_id = worker_id
+        self._concurrency = concurrency
+        self._lease = lease_seconds
+        self._sweep_interval = sweep_interval
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._counter = itertools.count()
+        self._waiting: set[str] = set()
+        self._jobs: dict[str, Job] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._handler: JobHandler | None = None
+
+    async def enqueue(self, task_id: str, *, priority: int = 5) -> None:
+        if task_id in self._waiting or task_id in self._jobs:
+            return
+        self._waiting.add(task_id)
+        await self._queue.put((-priority, next(self._counter), task_id))
+
+    async def start(self, handler: JobHandler) -> None:
+        self._handler = handler
+        await self._sweep()
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self._concurrency)
+        ]
+        self._tasks.append(asyncio.create_task(self._sweeper(), name="sweeper"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def request_cancel(self, task_id: str) -> bool:
+        job = self._jobs.get(task_id)
+        if job is None:
+            return False
+        job.cancel_requested.set()
+        return True
+
+    def depth(self) -> int:
+        return len(self._waiting)
+
+    def running(self) -> int:
+        return len(self._jobs)
+
+    async def _sweep(self) -> None:
+        async with self._db.read() as session:
+            ids = await task_store.find_resumable(session, now=time.time())
+        for task_id in ids:
+            await self.enqueue(task_id)
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            try:
+                await self._sweep()
+            except Exception:
+                logger.exception("sweep failed")
+
+    async def _work(self) -> None:
+        while True:
+            _, _, task_id = await self._queue.get()
+            self._waiting.discard(task_id)
+            try:
+                await self._run_one(task_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("run failed outside its handler", extra={"task_id": task_id})
+
+    async def _run_one(self, task_id: str) -> None:
+        async with self._db.write() as tx:
+            claimed = await task_store.claim_task(
+                tx, task_id, worker_id=self.worker_id, lease_seconds=self._lease, now=time.time()
+            )
+        if not claimed or self._handler is None:
+            return
+        job = Job(task_id=task_id, worker_id=self.worker_id)
+        self._jobs[task_id] = job
+        heartbeat = asyncio.create_task(self._heartbeat(job), name=f"heartbeat-{task_id}")
+        try:
+            await self._handler(job)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            self._jobs.pop(task_id, None)
+
+    async def _heartbeat(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                async with self._db.write() as tx:
+                    held, cancel = await task_store.renew_lease(
+                        tx, job.task_id, worker_id=job.worker_id, lease_seconds=self._lease, now=time.time()
+                    )
+            except Exception:
+                logger.exception("heartbeat failed", extra={"task_id": job.task_id})
+                continue
+            if cancel:
+                job.cancel_requested.set()
+            if not held:
+                job.lease_lost.set()
+                return

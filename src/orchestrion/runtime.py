@@ -1,0 +1,203 @@
+"""The composition root: builds every component from Settings. Nothing else constructs them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+
+from orchestrion.agents.builtin import BUILTIN_AGENTS, BUILTIN_TASK_TYPES
+from orchestrion.agents.registry import AgentRegistry
+from orchestrion.agents.runner import AgentRunner
+from orchestrion.bus.local import LocalEventBus
+from orchestrion.engines.coordinator import Coordinator
+from orchestrion.engines.team import TeamEngine
+from orchestrion.exceptions import UnknownChoiceError
+from orchestrion.intelligence.prior import PriorPredictor
+from orchestrion.monitoring.metrics import Metrics
+from orchestrion.providers.base import Provider
+from orchestrion.providers.factory import build_provider
+from orchestrion.providers.router import ProviderRouter
+from orchestrion.queue.local import LocalJobQueue
+from orchestrion.security import ROLES, key_from_secret, load_or_create_secret, new_api_key
+from orchestrion.settings import Settings
+from orchestrion.store import users as user_store
+from orchestrion.store.database import Database
+from orchestrion.tools.policy import WorkspacePolicy
+from orchestrion.tools.registry import build_builtin_tools
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything a server process needs, wired together."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        bus: LocalEventBus,
+        queue: LocalJobQueue,
+        registry: AgentRegistry,
+        router: ProviderRouter | None,
+        coordinator: Coordinator,
+        metrics: Metrics,
+        jwt_secret: str,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.queue = queue
+        self.registry = registry
+        self.router = router
+        self.coordinator = coordinator
+        self.metrics = metrics
+        self.jwt_secret = jwt_secret
+        self._started = False
+
+    @classmethod
+    def create(cls, settings: Settings, *, routes: Mapping[str, Sequence[Provider]] | None = None) -> Runtime:
+        """Build a runtime. `routes` replaces the configured LLM routes (tests, benchmarks)."""
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        bus = LocalEventBus()
+        db.add_event_sink(bus.publish)
+        metrics = Metrics()
+        tools = build_builtin_tools()
+        registry = AgentRegistry(tool_names=tools)
+        for agent in BUILTIN_AGENTS:
+            registry.register_agent(agent)
+        for task_type in BUILTIN_TASK_TYPES:
+            registry.register_task_type(task_type)
+        if routes is None:
+            provider = build_provider(settings.llm, settings)
+            routes = {"default": [provider]} if provider is not None else {}
+        router = ProviderRouter(routes) if routes else None
+        runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens)
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        queue = LocalJobQueue(
+            db,
+            worker_id=worker_id,
+            concurrency=settings.workers,
+            lease_seconds=settings.lease_seconds,
+            sweep_interval=settings.sweep_interval_seconds,
+        )
+        engine = TeamEngine(
+            db=db,
+            registry=registry,
+            runner=runner,
+            metrics=metrics,
+            step_concurrency=settings.step_concurrency,
+            retry_backoff=settings.retry_backoff_seconds,
+            llm_max_tokens=min(settings.llm_max_tokens, 256),
+        )
+        coordinator = Coordinator(
+            db=db,
+            queue=queue,
+            registry=registry,
+            engine=engine,
+            predictor=PriorPredictor(db),
+            policy=WorkspacePolicy(roots=tuple(settings.workspace_roots)),
+            metrics=metrics,
+            step_timeout=settings.step_timeout_seconds,
+            max_retries=settings.step_max_retries,
+            max_input_files=settings.max_input_files,
+            max_input_bytes=settings.max_body_bytes,
+        )
+        secret = (
+            settings.jwt_secret.get_secret_value()
+            if settings.jwt_secret
+            else load_or_create_secret(settings.home / "jwt_secret")
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            bus=bus,
+            queue=queue,
+            registry=registry,
+            router=router,
+            coordinator=coordinator,
+            metrics=metrics,
+            jwt_secret=secret,
+        )
+
+    async def start(self) -> None:
+        """Start the embedded worker (when enabled); the schema must already be migrated."""
+        if self.settings.embedded_worker and not self._started:
+            await self.queue.start(self.coordinator.handle)
+            self._started = True
+
+    async def stop(self) -> None:
+        """Stop workers, close providers and the database."""
+        if self._started:
+            await self.queue.stop()
+            self._started = False
+        if self.router is not None:
+            await self.router.aclose()
+        await self.bus.aclose()
+        await self.db.dispose()
+
+    async def create_user(
+        self, *, name: str, role: str, password: str | None = None
+    ) -> tuple[user_store.User, str]:
+        """Create a user with a new API key; returns the user and the key (to show once)."""
+        if role not in ROLES:
+            raise UnknownChoiceError(field="role", value=role, choices=ROLES)
+        return await _create_user(self, name=name, role=role, password=password)
+
+    async def bootstrap_admin(self) -> str | None:
+        """Make sure an admin exists. Returns a newly generated key to show once, else None.
+
+        With ORCHESTRION_ADMIN_API_KEY set and no admin, the admin gets that key; with neither, a
+        random key is generated. There are no default credentials.
+        """
+        async with self.db.read() as session:
+            if await user_store.admin_exists(session):
+                return None
+        configured = self.settings.admin_api_key
+        key = key_from_secret(configured.get_secret_value()) if configured else new_api_key()
+        async with self.db.write() as tx:
+            user = await user_store.create_user(tx, name="admin", role="admin")
+            await user_store.add_api_key(
+                tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest, name="bootstrap"
+            )
+        logger.info("created the first admin account")
+        return None if configured else key.key
+
+
+async def _create_user(
+    runtime: Runtime, *, name: str, role: str, password: str | None
+) -> tuple[user_store.User, str]:
+    from orchestrion.security import hash_password
+
+    key = new_api_key()
+    async with runtime.db.write() as tx:
+        user = await user_store.create_user(
+            tx, name=name, role=role, password_hash=hash_password(password) if password else None
+        )
+        await user_store.add_api_key(tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest)
+    return user, key.key
+
+
+def prepare_database(settings: Settings) -> str | None:
+    """Migrate the database and make sure an admin exists (blocking; what `serve` does first).
+
+    Returns a newly generated admin key to show once, or None.
+    """
+    import asyncio
+
+    from orchestrion.store.migrate import upgrade_database
+
+    upgrade_database(settings.resolved_database_url)
+
+    async def bootstrap() -> str | None:
+        runtime = Runtime.create(settings, routes={})
+        try:
+            return await runtime.bootstrap_admin()
+        finally:
+            await runtime.stop()
+
+    return asyncio.run(bootstrap())

@@ -1,0 +1,121 @@
+"""Settings: the only module that reads the environment (prefix ``ORCHESTRION_``, or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept comma-separated strings for list settings (``a,b``) as well as JSON lists."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated once at start-up and passed down by `runtime.py`."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRION_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path("./data"), description="Directory for the SQLite file and state.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default SQLite under `home`."
+    )
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: LogLevel = "INFO"
+
+    admin_api_key: SecretStr | None = Field(
+        default=None, description="Creates the first admin with this key when no admin exists."
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key for access tokens; generated under `home` if unset."
+    )
+    jwt_ttl_seconds: int = Field(default=3600, ge=60)
+
+    workspace_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    tool_allow_targets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_input_files: int = Field(default=200, ge=1)
+
+    workers: int = Field(default=4, ge=1, le=256, description="Concurrent task runs per process.")
+    step_concurrency: int = Field(default=8, ge=1, description="Concurrent steps within one task.")
+    embedded_worker: bool = True
+    lease_seconds: float = Field(default=30.0, gt=0.5)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0.05)
+
+    step_timeout_seconds: float = Field(default=300.0, gt=0)
+    step_max_retries: int = Field(default=1, ge=0, le=10)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0)
+
+    llm: str = Field(
+        default="llama_cpp:smollm2-135m-instruct",
+        description="The default route's deployment, `provider:model`; `none` disables LLM analysis.",
+    )
+    llama_model_path: Path | None = None
+    llama_threads: int | None = Field(default=None, ge=1)
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_max_tokens: int = Field(default=512, ge=16)
+
+    @field_validator("workspace_roots", "tool_allow_targets", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.home / 'orchestrion.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the store is SQLite."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+class ClientSettings(BaseSettings):
+    """What the CLI and SDK need to reach a server: options, else environment, else a YAML file.
+
+    The file is `~/.config/orchestrion/client.yaml` (or `ORCHESTRION_CLIENT_CONFIG`) with keys `url`
+    and `api_key`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRION_", extra="ignore")
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    client_config: Path = Path("~/.config/orchestrion/client.yaml")
+
+    def resolved(self, *, url: str | None, api_key: str | None) -> tuple[str, str | None]:
+        """Merge explicit options over the environment over the file; default URL 127.0.0.1:8000."""
+        file_values: dict[str, Any] = {}
+        path = self.client_config.expanduser()
+        if path.is_file():
+            import yaml
+
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if isinstance(loaded, dict):
+                file_values = loaded
+        final_url = url or self.url or file_values.get("url") or "http://127.0.0.1:8000"
+        key = (
+            api_key
+            or (self.api_key.get_secret_value() if self.api_key else None)
+            or file_values.get("api_key")
+        )
+        return str(final_url).rstrip("/"), (str(key) if key else None)

@@ -1,0 +1,1 @@
+"""Tools: real side effects behind a typed, policy-guarded interface."""

@@ -1,0 +1,217 @@
+"""Repository behaviour on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from orchestrion.domain.findings import Evidence, Finding, Severity
+from orchestrion.domain.tasks import (
+    AgentRun,
+    Plan,
+    Prediction,
+    QualityScore,
+    Result,
+    Step,
+    StepStatus,
+    Task,
+    TaskStatus,
+    ToolCall,
+    utcnow,
+)
+from orchestrion.exceptions import ValidationError
+from orchestrion.security import digest_api_key, new_api_key
+from orchestrion.store import runs as run_store
+from orchestrion.store import tasks as task_store
+from orchestrion.store import users as user_store
+from orchestrion.store.database import Database
+from orchestrion.store.events import append_event, read_events
+
+
+async def _user(db: Database, name: str = "alice", role: str = "operator") -> user_store.User:
+    async with db.write() as tx:
+        return await user_store.create_user(tx, name=name, role=role)
+
+
+def _task(owner: str, *, status: TaskStatus = TaskStatus.QUEUED, task_type: str = "code_analysis") -> Task:
+    plan = Plan(
+        steps=(Step(id="a", agent_id="code_analyzer"), Step(id="r", agent_id="reporter", depends_on=("a",))),
+        reasons=("test",),
+    )
+    return Task(
+        id=str(uuid.uuid4()), owner_id=owner, title="t", task_type=task_type, target=None,
+        inputs={"files": [{"name": "x.py", "content": "x = 1\n"}], "paths": []}, priority=5,
+        agents=("code_analyzer",), status=status, plan=plan,
+        prediction=Prediction(success_probability=0.8, duration_p50_seconds=1, duration_p90_seconds=2, cost_usd=0,
+                              confidence=0, sample_size=0),
+        created_at=utcnow(),
+    )
+
+
+async def test_api_key_lookup_finds_owner_by_prefix_and_digest(database: Database) -> None:
+    user = await _user(database)
+    key = new_api_key()
+    async with database.write() as tx:
+        await user_store.add_api_key(tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest)
+    async with database.read() as session:
+        candidates = await user_store.find_key_candidates(session, key.prefix)
+        assert [(d, u.name) for d, u in candidates] == [(digest_api_key(key.key), "alice")]
+        assert await user_store.find_key_candidates(session, "orc_nothing") == []
+        assert not await user_store.admin_exists(session)
+
+
+async def test_task_round_trips_with_plan_prediction_and_inputs(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, task)
+    async with database.read() as session:
+        loaded = await task_store.get_task(session, task.id, with_inputs=True)
+        other = await task_store.get_task(session, task.id, owner_id=str(uuid.uuid4()))
+    assert other is None
+    assert loaded is not None
+    assert loaded.plan is not None and [s.id for s in loaded.plan.steps] == ["a", "r"]
+    assert loaded.plan.steps[1].depends_on == ("a",)
+    assert loaded.prediction == task.prediction
+    assert loaded.inputs["files"][0]["name"] == "x.py"
+    assert loaded.created_at.tzinfo is not None
+    assert abs((loaded.created_at - task.created_at).total_seconds()) < 0.001
+
+
+async def test_event_sequence_is_gapless_under_concurrent_writers(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, task)
+
+    async def emit(n: int) -> None:
+        async with database.write() as tx:
+            await append_event(tx, task.id, "task.progress", {"n": n})
+
+    await asyncio.gather(*(emit(i) for i in range(40)))
+    async with database.read() as session:
+        events = await read_events(session, task.id)
+        tail = await read_events(session, task.id, after=35)
+    assert [e.seq for e in events] == list(range(1, 41))
+    assert sorted(e.data["n"] for e in events) == list(range(40))
+    assert [e.seq for e in tail] == [36, 37, 38, 39, 40]
+
+
+async def test_events_are_published_only_after_commit(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    published: list[int] = []
+
+    async def sink(events: object) -> None:
+        published.extend(e.seq for e in events)  # type: ignore[attr-defined]
+
+    database.add_event_sink(sink)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, task)
+        await append_event(tx, task.id, "task.created")
+    with pytest.raises(RuntimeError):
+        async with database.write() as tx:
+            await append_event(tx, task.id, "task.queued")
+            raise RuntimeError("abort")
+    async with database.read() as session:
+        assert [e.seq for e in await read_events(session, task.id)] == [1]
+    assert published == [1]
+
+
+async def test_list_tasks_paginates_newest_first_and_filters(database: Database) -> None:
+    alice, bob = await _user(database, "alice"), await _user(database, "bob")
+    ids = []
+    for i in range(7):
+        task = _task(alice.id, status=TaskStatus.SUCCEEDED if i % 2 else TaskStatus.QUEUED)
+        ids.append(task.id)
+        async with database.write() as tx:
+            await task_store.insert_task(tx, task)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, _task(bob.id))
+    seen: list[str] = []
+    cursor = None
+    async with database.read() as session:
+        while True:
+            page, cursor = await task_store.list_tasks(session, owner_id=alice.id, limit=3, cursor=cursor)
+            seen.extend(t.id for t in page)
+            if cursor is None:
+                break
+        done, _ = await task_store.list_tasks(session, owner_id=alice.id, status="succeeded")
+        everyone, _ = await task_store.list_tasks(session, owner_id=None)
+    assert seen == list(reversed(ids))
+    assert len(done) == 3
+    assert len(everyone) == 8
+    with pytest.raises(ValidationError):
+        task_store.decode_cursor("not-a-cursor!")
+
+
+async def test_lease_is_claimed_once_and_reclaimed_after_expiry(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, task)
+    now = time.time()
+    async with database.write() as tx:
+        assert await task_store.claim_task(tx, task.id, worker_id="w1", lease_seconds=10, now=now)
+    async with database.write() as tx:
+        assert not await task_store.claim_task(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 1)
+    async with database.write() as tx:
+        assert await task_store.renew_lease(tx, task.id, worker_id="w1", lease_seconds=10, now=now + 2) == (True, False)
+        assert await task_store.renew_lease(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 2) == (False, False)
+    async with database.read() as session:
+        assert await task_store.find_resumable(session, now=now + 5) == []
+        assert await task_store.find_resumable(session, now=now + 13) == [task.id]
+    async with database.write() as tx:
+        assert await task_store.claim_task(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 13)
+    async with database.read() as session:
+        loaded = await task_store.get_task(session, task.id)
+    assert loaded is not None and loaded.attempt == 2 and loaded.status is TaskStatus.RUNNING
+
+
+async def test_checkpoint_round_trips_and_replaces_earlier_attempt(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, task)
+    failed = AgentRun(task_id=task.id, step_id="a", agent_id="code_analyzer", status=StepStatus.FAILED, error="boom")
+    evidence = Evidence(id="a:bandit_scan:1", tool="bandit_scan", summary="B602", data={"line": 3}, location="x.py:3")
+    run = AgentRun(
+        task_id=task.id, step_id="a", agent_id="code_analyzer", status=StepStatus.SUCCEEDED,
+        tool_calls=(ToolCall(tool="bandit_scan", arguments={}, result_digest="d" * 64, duration_seconds=0.1,
+                             evidence_ids=(evidence.id,)),),
+        evidence=(evidence,),
+        findings=(Finding(title="shell", severity=Severity.HIGH, evidence_ids=(evidence.id,), agent_id="code_analyzer",
+                          grounded=True),),
+        tokens_in=10, tokens_out=5, attempts=2,
+    )
+    for checkpoint in (failed, run):
+        async with database.write() as tx:
+            await run_store.save_run(tx, checkpoint)
+    result = Result(task_id=task.id, summary="s", findings=run.findings, remediation=("fix",),
+                    quality=QualityScore(coverage=1, grounding=1, agreement=1, completion=1), stats={"n": 1},
+                    created_at=utcnow())
+    async with database.write() as tx:
+        await run_store.save_result(tx, result)
+    async with database.read() as session:
+        runs = await run_store.read_runs(session, task.id)
+        loaded = await run_store.read_result(session, task.id)
+    assert runs == [run]
+    assert loaded is not None and loaded.findings == run.findings and loaded.quality.overall == 1.0
+
+
+async def test_unfinished_steps_reset_but_succeeded_kept(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    async with database.write() as tx:
+        await task_store.insert_task(tx, task)
+        await task_store.set_step_fields(tx, task.id, "a", status=StepStatus.SUCCEEDED)
+        await task_store.set_step_fields(tx, task.id, "r", status=StepStatus.FAILED, error="x")
+    async with database.write() as tx:
+        await task_store.reset_unfinished_steps(tx, task.id)
+    async with database.read() as session:
+        loaded = await task_store.get_task(session, task.id)
+    assert loaded is not None and loaded.plan is not None
+    assert [s.status for s in loaded.plan.steps] == [StepStatus.SUCCEEDED, StepStatus.PENDING]
