@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import glob
 import os
@@ -207,7 +208,9 @@ def serve(
 ) -> Iterator[LiveServer]:
     """Migrate, bootstrap the admin and serve a real app on a free port."""
     settings = make_settings(home, **overrides)
-    prepare_database(settings)
+    # A thread of its own: the caller may be inside a running event loop (an async test).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(prepare_database, settings).result()
     app = create_app(settings, routes=routes if routes is not None else scripted_routes())
     port = free_port()
     thread = ServerThread(app, port)

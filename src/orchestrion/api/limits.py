@@ -9,8 +9,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orchestrion.api.errors import error_body
 
 
-class _TooLarge(Exception):
-    pass
+def _replay(chunks: list[bytes], final: Message | None, receive: Receive | None = None) -> Receive:
+    """A receive callable that hands out the buffered body once, then defers to the real one."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+    if final is not None:
+        pending = [final]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        if receive is not None:
+            return await receive()
+        return {"type": "http.disconnect"}
+
+    return replay
 
 
 class BodyLimitMiddleware:
@@ -33,29 +45,24 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await self._reject(send)
                     return
+        # Read the body up to the limit before the app sees it: FastAPI turns errors raised while it
+        # reads into 400s, and the limit bounds what is buffered.
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
                 await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, None, receive), send)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(

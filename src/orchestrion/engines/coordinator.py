@@ -229,10 +229,12 @@ class Coordinator:
                     )
                     .returning(TaskRow.id)
                 )
-                if changed.scalar_one_or_none() is not None:
+                cancelled_now = changed.scalar_one_or_none() is not None
+                if cancelled_now:
                     await append_event(tx, task.id, EventType.TASK_CANCELLED, {"reason": "cancelled by user"})
-                    self._metrics.observe_task(task.task_type, TaskStatus.CANCELLED.value, None)
-                    return await self.get(caller, task_id)
+            if cancelled_now:
+                self._metrics.observe_task(task.task_type, TaskStatus.CANCELLED.value, None)
+                return await self.get(caller, task_id)
         async with self._db.write() as tx:
             await task_store.set_task_fields(tx, task.id, cancel_requested=True)
         if self._queue.request_cancel(task.id):
