@@ -258,20 +258,21 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 def main() -> None:
     """Entry point; usage errors exit 2 with one line."""
-    import click
+    from typer.exceptions import TyperException
 
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: print its help
-        click.echo(exc.ctx.get_help() if exc.ctx else "")
-        sys.exit(0)
-    except click.UsageError as exc:
-        err.print(f"error: {exc.format_message()}", markup=False, highlight=False)
-        sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except typer.Abort:
         sys.exit(130)
+    except TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # the help was already printed
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        err.print(f"error: {message}", markup=False, highlight=False)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
