@@ -49,6 +49,7 @@ class W1Client:
         self.runtime = runtime
         self.caller = caller
         self._outcomes: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.last_task_id: str | None = None
         # Large enough never to overflow: the dispatcher drains it continuously.
         self._subscription: Subscription = runtime.bus.subscribe(None, maxsize=1_000_000)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="w1-dispatcher")
@@ -73,6 +74,7 @@ class W1Client:
         task = await self.runtime.coordinator.submit(
             self.caller, TaskRequest(title=TITLE, task_type=TASK_TYPE, target=f"#{index}")
         )
+        self.last_task_id = task.id
         outcome = await self._outcome(task.id)
         del self._outcomes[task.id]
         if outcome.get("status") != "succeeded":

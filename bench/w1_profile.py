@@ -27,12 +27,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+import aiosqlite
+from sqlalchemy import event, text, update
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -40,6 +41,9 @@ sys.path.insert(0, str(BENCH))
 from harness import run_sequential  # noqa: E402
 from w1 import TestServer  # noqa: E402
 from w1_orchestrion import W1Client, w1_runtime  # noqa: E402
+
+from orchestrion.store.events import read_events  # noqa: E402
+from orchestrion.store.models import TaskRow  # noqa: E402
 
 # Library buckets for the cProfile summary, matched against each function's file path, in order.
 BUCKETS = (
@@ -136,9 +140,77 @@ def bucket_profile(stats: pstats.Stats, tasks: int) -> dict[str, float]:
                 label = name
                 break
         if filename == "~":
-            label = "builtins (C: sqlite3 excluded, runs in aiosqlite's thread)"
+            label = "idle (epoll: waiting for the server or aiosqlite)" if "poll" in _name else "C builtins"
         totals[label] += tottime
     return {k: round(v / tasks * 1000, 2) for k, v in totals.most_common()}
+
+
+async def _per_call(make: Callable[[], Awaitable[Any]], rounds: int) -> float:
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await make()
+    return round((time.perf_counter() - started) / rounds * 1000, 3)
+
+
+async def transaction_costs(client: W1Client, task_id: str, rounds: int = 300) -> dict[str, float]:
+    """What one write transaction and one statement cost on this store, in ms, with no other load.
+
+    Separates the per-transaction cost (session, pool checkout, BEGIN IMMEDIATE, COMMIT) from the
+    per-statement cost, and the statement's driver round trip (aiosqlite's thread hop) from the
+    SQLAlchemy layers above it. The UPDATE is the one `append_event` runs for every event.
+    """
+    db = client.runtime.db
+    orm_bump = (
+        update(TaskRow).where(TaskRow.id == task_id).values(event_seq=TaskRow.event_seq).returning(TaskRow.event_seq)
+    )
+    table = TaskRow.__table__
+    core_bump = update(table).where(table.c.id == task_id).values(event_seq=table.c.event_seq).returning(
+        table.c.event_seq
+    )
+    raw_bump = "UPDATE tasks SET event_seq = event_seq WHERE id = ? RETURNING event_seq"
+    costs: dict[str, float] = {}
+
+    async def one_tx() -> None:
+        async with db.write() as tx:
+            await tx.session.execute(orm_bump)
+
+    costs["write tx with one ORM UPDATE ... RETURNING"] = await _per_call(one_tx, rounds)
+    async with db.write() as tx:
+        costs["ORM UPDATE ... RETURNING (session.execute, as append_event)"] = await _per_call(
+            lambda: tx.session.execute(orm_bump), rounds
+        )
+        costs["Core UPDATE ... RETURNING (session.execute on the Table)"] = await _per_call(
+            lambda: tx.session.execute(core_bump), rounds
+        )
+        connection = await tx.session.connection()
+        costs["Core UPDATE ... RETURNING (AsyncConnection.execute)"] = await _per_call(
+            lambda: connection.execute(core_bump), rounds
+        )
+        costs["text SELECT 1 (session.execute)"] = await _per_call(
+            lambda: tx.session.execute(text("SELECT 1")), rounds
+        )
+    costs["write tx fixed cost (tx with one ORM UPDATE minus the UPDATE)"] = round(
+        costs["write tx with one ORM UPDATE ... RETURNING"]
+        - costs["ORM UPDATE ... RETURNING (session.execute, as append_event)"],
+        3,
+    )
+    path = client.runtime.settings.home / "orchestrion.db"
+    async with aiosqlite.connect(path, isolation_level=None) as raw:
+
+        async def raw_statement() -> None:
+            async with raw.execute(raw_bump, (task_id,)) as cursor:
+                await cursor.fetchall()
+
+        async def raw_tx() -> None:
+            await raw.execute("BEGIN IMMEDIATE")
+            await raw_statement()
+            await raw.execute("COMMIT")
+
+        costs["raw aiosqlite UPDATE ... RETURNING (driver round trip only)"] = await _per_call(
+            raw_statement, rounds
+        )
+        costs["raw aiosqlite BEGIN IMMEDIATE + UPDATE + COMMIT"] = await _per_call(raw_tx, rounds)
+    return costs
 
 
 async def profile(base_url: str, tasks: int, warmup: int) -> str:
@@ -173,6 +245,14 @@ async def profile(base_url: str, tasks: int, warmup: int) -> str:
                     print(f"  {key}: {value}", file=out)
             for key, value in per_task["by_statement"].items():
                 print(f"    {value:5.1f}  {key}", file=out)
+            assert client.last_task_id is not None
+            async with client.runtime.db.read() as session:
+                events = await read_events(session, client.last_task_id)
+            kinds = collections.Counter(e.type for e in events)
+            print(f"events per task: {len(events)} ({', '.join(f'{k} x{v}' for k, v in kinds.items())})", file=out)
+            print("transaction costs on this store (sequential, no other load):", file=out)
+            for key, value in (await transaction_costs(client, client.last_task_id)).items():
+                print(f"  {key}: {value}", file=out)
 
             profiler = cProfile.Profile()
             profiler.enable()
@@ -187,6 +267,7 @@ async def profile(base_url: str, tasks: int, warmup: int) -> str:
     stats.stream = listing  # type: ignore[attr-defined]
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(r"orchestrion", 30)
+    stats.sort_stats("cumulative").print_stats(r"sqlalchemy", 30)
     print(listing.getvalue(), file=out)
     return out.getvalue()
 

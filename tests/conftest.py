@@ -204,14 +204,24 @@ class ServerThread:
 
 @contextlib.contextmanager
 def serve(
-    home: Path, *, routes: Mapping[str, Sequence[Provider]] | None = None, **overrides: Any
+    home: Path,
+    *,
+    routes: Mapping[str, Sequence[Provider]] | None = None,
+    configured_llm: bool = False,
+    **overrides: Any,
 ) -> Iterator[LiveServer]:
-    """Migrate, bootstrap the admin and serve a real app on a free port."""
+    """Migrate, bootstrap the admin and serve a real app on a free port.
+
+    LLM calls go to a scripted analyst unless `routes` are given or `configured_llm` asks for the
+    deployment named by the settings (the real embedded model).
+    """
     settings = make_settings(home, **overrides)
     # A thread of its own: the caller may be inside a running event loop (an async test).
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(prepare_database, settings).result()
-    app = create_app(settings, routes=routes if routes is not None else scripted_routes())
+    if not configured_llm and routes is None:
+        routes = scripted_routes()
+    app = create_app(settings, routes=routes)
     port = free_port()
     thread = ServerThread(app, port)
     thread.start()
