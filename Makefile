@@ -31,5 +31,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
+## Benchmark W1 against the bare-httpx floor and LangGraph (in bench/.venv-peers); see BENCHMARKS.md.
+bench: $(VENV)/.installed
+	PYTHON=$(PYTHON) bash bench/setup_peers.sh
+	$(BIN)/python bench/w1.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist src/*.egg-info

@@ -76,7 +76,15 @@ class TestServer:
 
     def __enter__(self) -> TestServer:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrion.testing.openai_server", "--host", HOST, "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "orchestrion.testing.openai_server",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+            ],
             env=contender_env(),
         )
         deadline = time.monotonic() + 30
@@ -109,9 +117,7 @@ class TestServer:
                 self._process.wait()
 
 
-def run_contender(
-    name: str, command: list[str], server: TestServer, plan_args: list[str]
-) -> dict[str, Any]:
+def run_contender(name: str, command: list[str], server: TestServer, plan_args: list[str]) -> dict[str, Any]:
     """Run one contender process and return the JSON it prints (its stderr passes through)."""
     print(f"-- {name} ...", file=sys.stderr, flush=True)
     cpu_before = server.cpu_seconds()
@@ -146,7 +152,9 @@ def machine() -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
     )
     os_name = platform.platform()
     with_release = Path("/etc/os-release")
@@ -160,6 +168,8 @@ def machine() -> dict[str, Any]:
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
         "os": os_name,
+        # Other work on the machine skews the figures; the 1-minute load average says how much.
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -191,26 +201,36 @@ def table(results: dict[str, dict[str, Any]], ratio: dict[str, float]) -> str:
         "langgraph": "LangGraph (no checkpointer)",
     }
     for name in ("floor", "orchestrion", "langgraph"):
-        r = results[name]
-        rows.append(
-            f"| {labels[name]} | {r['c1']['p50_ms']:.1f} | {r['c1']['p95_ms']:.1f} | {r['c1']['mean_ms']:.1f} "
-            f"| {r['c1']['cpu_ms_per_task']:.1f} | {r['cN']['tasks_per_s']:.1f} | {r['cN']['p50_ms']:.0f} "
-            f"| {r['peak_rss_mib']:.0f} |"
-        )
+        c1, cn = results[name]["c1"], results[name]["cN"]
+        cells = [
+            f"{c1['p50_ms']:.1f}",
+            f"{c1['p95_ms']:.1f}",
+            f"{c1['mean_ms']:.1f}",
+            f"{c1['cpu_ms_per_task']:.1f}",
+            f"{cn['tasks_per_s']:.1f}",
+            f"{cn['p50_ms']:.0f}",
+            f"{results[name]['peak_rss_mib']:.0f}",
+        ]
+        rows.append(f"| {labels[name]} | " + " | ".join(cells) + " |")
     rows += [
         "",
-        "| Ratio | per-task wall time, c1 p50 | per-task wall time, c1 mean | tasks/s at c" + str(concurrency) + " |",
+        f"| Ratio | per-task wall time, c1 p50 | per-task wall time, c1 mean | tasks/s at c{concurrency} |",
         "|---|---:|---:|---:|",
-        f"| Orchestrion / LangGraph | {ratio['c1_p50_vs_langgraph']:.2f}x | {ratio['c1_mean_vs_langgraph']:.2f}x "
-        f"| {ratio['cN_tasks_per_s_vs_langgraph']:.3f}x |",
-        f"| Orchestrion / floor | {ratio['c1_p50_vs_floor']:.2f}x | {ratio['c1_mean_vs_floor']:.2f}x "
-        f"| {ratio['cN_tasks_per_s_vs_floor']:.3f}x |",
     ]
+    for peer, label in (("langgraph", "LangGraph"), ("floor", "floor")):
+        cells = [
+            f"{ratio[f'c1_p50_vs_{peer}']:.2f}x",
+            f"{ratio[f'c1_mean_vs_{peer}']:.2f}x",
+            f"{ratio[f'cN_tasks_per_s_vs_{peer}']:.3f}x",
+        ]
+        rows.append(f"| Orchestrion / {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_plan_arguments(parser)
     parser.add_argument("--workers", type=int, default=50, help="Orchestrion's worker count")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
@@ -228,6 +248,7 @@ def main() -> None:
         f"--concurrent-warmup={plan.concurrent_warmup}",
     ]
     started = datetime.now(UTC)
+    host = machine()
     with tempfile.TemporaryDirectory(prefix="w1-") as scratch, TestServer() as server:
         bodies = Path(scratch) / "bodies.json"
         bodies.write_text(json.dumps(request_bodies()))
@@ -243,14 +264,18 @@ def main() -> None:
                 plan_args,
             ),
             "langgraph": run_contender(
-                "langgraph", [str(PEERS_PYTHON), str(BENCH / "peers" / "langgraph_w1.py"), *common], server, plan_args
+                "langgraph",
+                [str(PEERS_PYTHON), str(BENCH / "peers" / "langgraph_w1.py"), *common],
+                server,
+                plan_args,
             ),
         }
     ratio = ratios(results)
     report = {
         "workload": "W1",
         "started_at": started.isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": host,
+        "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "server": "orchestrion.testing.openai_server, separate process, latency 0",
         "results": results,
         "ratios": ratio,

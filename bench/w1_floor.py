@@ -17,7 +17,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments  # noqa: E402
+from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -30,8 +30,7 @@ async def _complete(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -
     return value
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    bodies = json.loads(Path(args.bodies).read_text())
+async def main_async(args: argparse.Namespace, bodies: dict[str, Any]) -> dict[str, Any]:
     url = args.base_url.rstrip("/") + "/chat/completions"
     # The client's defaults (pool limits included) match the one OpenAICompatProvider creates.
     async with httpx.AsyncClient(timeout=120.0) as client:
@@ -41,7 +40,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await _complete(client, url, bodies["reporter"])
 
         result = await measure(run_task, plan_from_arguments(args))
-    return {"name": "floor", "version": f"httpx {httpx.__version__}", **result, "peak_rss_mib": peak_rss_mib()}
+    return {
+        "name": "floor",
+        "version": f"httpx {httpx.__version__}",
+        **result,
+        "peak_rss_mib": peak_rss_mib(),
+    }
 
 
 def main() -> None:
@@ -49,7 +53,8 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--bodies", required=True, help="JSON file written by bench/w1.py")
     add_plan_arguments(parser)
-    emit(asyncio.run(main_async(parser.parse_args())))
+    args = parser.parse_args()
+    emit(asyncio.run(main_async(args, json.loads(Path(args.bodies).read_text()))))
 
 
 if __name__ == "__main__":

@@ -22,18 +22,18 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments  # noqa: E402
-from w1_spec import LLM_MAX_TOKENS, MODEL, SPECIALISTS, TASK_TYPE, TITLE, W1_TASK_TYPE  # noqa: E402
+from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments
+from w1_spec import LLM_MAX_TOKENS, MODEL, SPECIALISTS, TASK_TYPE, TITLE, W1_TASK_TYPE
 
-from orchestrion.bus.base import Subscription  # noqa: E402
-from orchestrion.domain.events import EventType  # noqa: E402
-from orchestrion.engines.coordinator import Caller, TaskRequest  # noqa: E402
-from orchestrion.providers.openai_compat import OpenAICompatProvider  # noqa: E402
-from orchestrion.runtime import Runtime  # noqa: E402
-from orchestrion.settings import Settings  # noqa: E402
-from orchestrion.store.migrate import aupgrade_database  # noqa: E402
-from orchestrion.store.models import AgentRunRow, EventRow, TaskRow  # noqa: E402
-from orchestrion.store.users import get_user_by_name  # noqa: E402
+from orchestrion.bus.base import Subscription
+from orchestrion.domain.events import EventType
+from orchestrion.engines.coordinator import Caller, TaskRequest
+from orchestrion.providers.openai_compat import OpenAICompatProvider
+from orchestrion.runtime import Runtime
+from orchestrion.settings import Settings
+from orchestrion.store.migrate import aupgrade_database
+from orchestrion.store.models import AgentRunRow, EventRow, TaskRow
+from orchestrion.store.users import get_user_by_name
 
 _TERMINAL = frozenset({EventType.TASK_COMPLETED.value, EventType.TASK_FAILED.value})
 
@@ -92,7 +92,7 @@ class W1Client:
 async def w1_runtime(home: Path, *, base_url: str, workers: int) -> AsyncIterator[W1Client]:
     """A started runtime with the W1 agents on a migrated SQLite file under `home`."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         home=home,
         llm="none",
         workers=workers,

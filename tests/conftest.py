@@ -81,21 +81,35 @@ def postgres_server() -> Iterator[PostgresServer]:
     port = free_port()
     subprocess.run(
         [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     options = (
         f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c max_connections=200"
     )
     subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"],
-        check=True, capture_output=True,
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield PostgresServer(host="127.0.0.1", port=port)
     finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -228,8 +242,10 @@ def serve(
     try:
         assert settings.admin_api_key is not None
         yield LiveServer(
-            base_url=f"http://127.0.0.1:{port}", admin_key=settings.admin_api_key.get_secret_value(),
-            settings=settings, runtime=app.state.runtime,
+            base_url=f"http://127.0.0.1:{port}",
+            admin_key=settings.admin_api_key.get_secret_value(),
+            settings=settings,
+            runtime=app.state.runtime,
         )
     finally:
         thread.stop()

@@ -30,10 +30,12 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.home / "server.log", "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.home / "server.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrion", "serve", "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + 60
@@ -87,11 +89,17 @@ def test_task_survives_sigkill_and_completes_each_step_once(tmp_path: Path, llm:
     env.pop("ORCHESTRION_DATABASE_URL", None)
     server = ServerProcess(tmp_path, port, env)
     server.start()
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
     try:
         created = client.post(
             "/api/v1/tasks",
-            json={"title": "crash", "task_type": "code_analysis", "inputs": {"files": [{"name": "a.py", "content": SOURCE}]}},
+            json={
+                "title": "crash",
+                "task_type": "code_analysis",
+                "inputs": {"files": [{"name": "a.py", "content": SOURCE}]},
+            },
         )
         assert created.status_code == 201, created.text
         task_id = created.json()["id"]

@@ -11,7 +11,7 @@ from tests.conftest import serve
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
-SOURCE = '''import subprocess
+SOURCE = """import subprocess
 
 PASSWORD = "hunter2-but-longer-than-that"
 
@@ -23,24 +23,30 @@ def deploy(host, cmd):
                 if part.startswith("-"):
                     continue
     return subprocess.call("ssh " + host + " " + cmd, shell=True)
-'''
+"""
 
 
 async def test_code_analysis_with_the_embedded_model(tmp_path: Path) -> None:
-    with serve(tmp_path, configured_llm=True, llm="llama_cpp:smollm2-135m-instruct", llm_max_tokens=256) as server:
+    with serve(
+        tmp_path, configured_llm=True, llm="llama_cpp:smollm2-135m-instruct", llm_max_tokens=256
+    ) as server:
         assert server.runtime.router is not None
         assert server.runtime.router.routes() == {"default": ["llama_cpp:smollm2-135m-instruct"]}
         async with server.client() as client:
             created = await client.post(
                 "/api/v1/tasks",
-                json={"title": "deploy script", "task_type": "code_analysis",
-                      "inputs": {"files": [{"name": "deploy.py", "content": SOURCE}]}},
+                json={
+                    "title": "deploy script",
+                    "task_type": "code_analysis",
+                    "inputs": {"files": [{"name": "deploy.py", "content": SOURCE}]},
+                },
             )
             assert created.status_code == 201, created.text
             task_id = created.json()["id"]
             async with asyncio.timeout(240):
                 while (task := (await client.get(f"/api/v1/tasks/{task_id}")).json())["status"] in (
-                    "queued", "running"
+                    "queued",
+                    "running",
                 ):
                     await asyncio.sleep(0.2)
             assert task["status"] == "succeeded", task

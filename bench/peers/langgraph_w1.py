@@ -21,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments  # noqa: E402
+from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -62,8 +62,7 @@ def build_graph(client: httpx.AsyncClient, url: str, bodies: dict[str, Any]) -> 
     return graph.compile()
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    bodies = json.loads(Path(args.bodies).read_text())
+async def main_async(args: argparse.Namespace, bodies: dict[str, Any]) -> dict[str, Any]:
     url = args.base_url.rstrip("/") + "/chat/completions"
     async with httpx.AsyncClient(timeout=120.0) as client:
         graph = build_graph(client, url, bodies)
@@ -87,7 +86,8 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--bodies", required=True, help="JSON file written by bench/w1.py")
     add_plan_arguments(parser)
-    emit(asyncio.run(main_async(parser.parse_args())))
+    args = parser.parse_args()
+    emit(asyncio.run(main_async(args, json.loads(Path(args.bodies).read_text()))))
 
 
 if __name__ == "__main__":

@@ -14,27 +14,54 @@ from hypothesis import strategies as st
 from tests.conftest import LiveServer, serve
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
-FIELDS = ["title", "task_type", "target", "inputs", "priority", "agents", "auto_execute", "budget", "deadline_seconds"]
-task_like = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=len(FIELDS)) | st.fixed_dictionaries(
-    {"title": st.text(max_size=300), "task_type": st.sampled_from(["code_analysis", "data_analysis", "x", ""])},
+FIELDS = [
+    "title",
+    "task_type",
+    "target",
+    "inputs",
+    "priority",
+    "agents",
+    "auto_execute",
+    "budget",
+    "deadline_seconds",
+]
+task_like = st.dictionaries(
+    st.sampled_from(FIELDS), json_values, max_size=len(FIELDS)
+) | st.fixed_dictionaries(
+    {
+        "title": st.text(max_size=300),
+        "task_type": st.sampled_from(["code_analysis", "data_analysis", "x", ""]),
+    },
     optional={
         "inputs": st.fixed_dictionaries(
             {},
             optional={
-                "files": st.lists(st.fixed_dictionaries({"name": st.text(max_size=20), "content": st.text(max_size=50)}),
-                                  max_size=3),
+                "files": st.lists(
+                    st.fixed_dictionaries({"name": st.text(max_size=20), "content": st.text(max_size=50)}),
+                    max_size=3,
+                ),
                 "paths": st.lists(st.text(max_size=30), max_size=2),
             },
         ),
         "priority": st.integers(-5, 20),
-        "agents": st.lists(st.sampled_from(["code_analyzer", "data_analyst", "reporter", "ghost"]), max_size=3),
+        "agents": st.lists(
+            st.sampled_from(["code_analyzer", "data_analyst", "reporter", "ghost"]), max_size=3
+        ),
         "auto_execute": st.just(False),
         "deadline_seconds": st.floats(allow_nan=False, allow_infinity=False) | st.integers(),
-        "budget": st.dictionaries(st.sampled_from(["max_tokens", "max_cost_usd", "other"]), json_values, max_size=2),
+        "budget": st.dictionaries(
+            st.sampled_from(["max_tokens", "max_cost_usd", "other"]), json_values, max_size=2
+        ),
     },
 )
 
@@ -47,8 +74,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_key}"},
-                      timeout=30) as http:
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=30
+    ) as http:
         yield http
 
 
@@ -59,7 +87,9 @@ def _check(response: httpx.Response) -> None:
         assert isinstance(error["code"], str) and isinstance(error["message"], str)
 
 
-_settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_settings = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @_settings
@@ -78,11 +108,15 @@ def test_malformed_json_never_500(client: httpx.Client, raw: bytes) -> None:
 
 @_settings
 @given(
-    task_id=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/?#%"), min_size=1,
-                    max_size=40),
+    task_id=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/?#%"),
+        min_size=1,
+        max_size=40,
+    ),
     suffix=st.sampled_from(["", "/progress", "/result", "/events", "/cancel", "/retry", "/execute"]),
-    params=st.dictionaries(st.sampled_from(["after", "limit", "status", "task_type", "cursor"]), st.text(max_size=12),
-                           max_size=3),
+    params=st.dictionaries(
+        st.sampled_from(["after", "limit", "status", "task_type", "cursor"]), st.text(max_size=12), max_size=3
+    ),
     last_event_id=st.none() | st.from_regex(r"\A[!-~]([ -~]{0,8}[!-~])?\Z"),
 )
 def test_task_routes_never_500(
@@ -97,7 +131,13 @@ def test_task_routes_never_500(
 
 
 def test_fuzz_examples_include_a_valid_submission(client: httpx.Client) -> None:
-    body = {"title": "t", "task_type": "code_analysis", "auto_execute": False,
-            "inputs": {"files": [{"name": "a.py", "content": "x = 1\n"}]}}
-    response = client.post("/api/v1/tasks", content=json.dumps(body), headers={"content-type": "application/json"})
+    body = {
+        "title": "t",
+        "task_type": "code_analysis",
+        "auto_execute": False,
+        "inputs": {"files": [{"name": "a.py", "content": "x = 1\n"}]},
+    }
+    response = client.post(
+        "/api/v1/tasks", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 201

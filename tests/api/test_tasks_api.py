@@ -50,8 +50,13 @@ async def test_health_needs_no_auth_and_reports_components(live_server: LiveServ
 
 async def test_every_api_route_requires_credentials(live_server: LiveServer) -> None:
     async with live_server.client(key="") as anonymous:
-        for method, path in [("GET", "/api/v1/tasks"), ("POST", "/api/v1/tasks"), ("GET", "/api/v1/agents"),
-                             ("GET", "/api/v1/task-types"), ("GET", "/api/v1/tasks/x/result")]:
+        for method, path in [
+            ("GET", "/api/v1/tasks"),
+            ("POST", "/api/v1/tasks"),
+            ("GET", "/api/v1/agents"),
+            ("GET", "/api/v1/task-types"),
+            ("GET", "/api/v1/tasks/x/result"),
+        ]:
             response = await anonymous.request(method, path, json={})
             assert response.status_code == 401, path
             assert response.json()["error"]["code"] == "unauthorized"
@@ -99,7 +104,9 @@ async def test_unknown_task_type_and_agent_are_422_with_choices(live_server: Liv
     assert error["details"]["field"] == "task_type"
     assert "code_analysis" in error["details"]["choices"]
     assert bad_agent.status_code == 422 and "code_analyzer" in bad_agent.json()["error"]["details"]["choices"]
-    assert wrong_agent.status_code == 422 and wrong_agent.json()["error"]["details"]["choices"] == ["code_analyzer"]
+    assert wrong_agent.status_code == 422 and wrong_agent.json()["error"]["details"]["choices"] == [
+        "code_analyzer"
+    ]
     assert missing.status_code == 422 and missing.json()["error"]["details"]["field"] == "title"
     assert bad_priority.status_code == 422 and bad_priority.json()["error"]["details"]["field"] == "priority"
     assert no_inputs.status_code == 422 and no_inputs.json()["error"]["details"]["field"] == "inputs"
@@ -107,9 +114,7 @@ async def test_unknown_task_type_and_agent_are_422_with_choices(live_server: Liv
 
 async def test_paths_outside_workspace_roots_are_refused(live_server: LiveServer) -> None:
     async with live_server.client() as client:
-        response = await client.post(
-            "/api/v1/tasks", json=task_body(inputs={"paths": ["/etc/passwd"]})
-        )
+        response = await client.post("/api/v1/tasks", json=task_body(inputs={"paths": ["/etc/passwd"]}))
     assert response.status_code == 422
     assert response.json()["error"]["details"]["field"] == "inputs.paths[0]"
 
@@ -119,8 +124,15 @@ async def test_users_see_only_their_own_tasks(live_server: LiveServer) -> None:
     async with live_server.client(alice) as a, live_server.client(bob) as b, live_server.client() as admin:
         created = (await a.post("/api/v1/tasks", json=task_body(auto_execute=False))).json()
         task_id = created["id"]
-        for method, suffix in [("GET", ""), ("GET", "/progress"), ("GET", "/events"), ("POST", "/cancel"),
-                               ("POST", "/execute"), ("POST", "/retry"), ("GET", "/result")]:
+        for method, suffix in [
+            ("GET", ""),
+            ("GET", "/progress"),
+            ("GET", "/events"),
+            ("POST", "/cancel"),
+            ("POST", "/execute"),
+            ("POST", "/retry"),
+            ("GET", "/result"),
+        ]:
             response = await b.request(method, f"/api/v1/tasks/{task_id}{suffix}")
             assert response.status_code == 404, (suffix, response.text)
         assert (await b.get("/api/v1/tasks")).json()["data"] == []
@@ -167,14 +179,18 @@ async def test_body_over_limit_is_413(server_factory: Any) -> None:
             for i in range(0, len(payload), 1000):
                 yield payload[i : i + 1000]
 
-        chunked = await client.post("/api/v1/tasks", content=chunks(), headers={"content-type": "application/json"})
+        chunked = await client.post(
+            "/api/v1/tasks", content=chunks(), headers={"content-type": "application/json"}
+        )
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
     assert chunked.status_code == 413
 
 
 async def test_jwt_from_password_and_from_api_key(live_server: LiveServer) -> None:
     async with live_server.client() as admin:
-        created = await admin.post("/api/v1/users", json={"name": "pat", "role": "operator", "password": "s3cret-pw!"})
+        created = await admin.post(
+            "/api/v1/users", json={"name": "pat", "role": "operator", "password": "s3cret-pw!"}
+        )
         assert created.status_code == 201
         by_key = await admin.post("/api/v1/auth/token")
     async with live_server.client(key="") as anonymous:
@@ -190,9 +206,14 @@ async def test_jwt_from_password_and_from_api_key(live_server: LiveServer) -> No
 
 async def test_list_filters_validate_and_paginate(live_server: LiveServer) -> None:
     async with live_server.client() as client:
-        ids = [(await client.post("/api/v1/tasks", json=task_body(auto_execute=False))).json()["id"] for _ in range(5)]
+        ids = [
+            (await client.post("/api/v1/tasks", json=task_body(auto_execute=False))).json()["id"]
+            for _ in range(5)
+        ]
         first = (await client.get("/api/v1/tasks", params={"limit": 2})).json()
-        second = (await client.get("/api/v1/tasks", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+        second = (
+            await client.get("/api/v1/tasks", params={"limit": 2, "cursor": first["next_cursor"]})
+        ).json()
         bad_status = await client.get("/api/v1/tasks", params={"status": "sleeping"})
         bad_cursor = await client.get("/api/v1/tasks", params={"cursor": "???"})
         pending = (await client.get("/api/v1/tasks", params={"status": "pending"})).json()
@@ -208,8 +229,11 @@ async def test_sse_resumes_from_last_event_id_without_gap_or_duplicate(live_serv
         await wait_status(client, created["id"])
         all_events = (await client.get(f"/api/v1/tasks/{created['id']}/events")).json()["data"]
         seqs = []
-        async with client.stream("GET", f"/api/v1/tasks/{created['id']}/events",
-                                 headers={"Accept": "text/event-stream", "Last-Event-ID": "3"}) as response:
+        async with client.stream(
+            "GET",
+            f"/api/v1/tasks/{created['id']}/events",
+            headers={"Accept": "text/event-stream", "Last-Event-ID": "3"},
+        ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             async for line in response.aiter_lines():
                 if line.startswith("id: "):
@@ -221,8 +245,9 @@ async def test_sse_follows_a_live_task_to_its_end(live_server: LiveServer) -> No
     async with live_server.client() as client:
         created = (await client.post("/api/v1/tasks", json=task_body())).json()
         types = []
-        async with client.stream("GET", f"/api/v1/tasks/{created['id']}/events",
-                                 headers={"Accept": "text/event-stream"}) as response:
+        async with client.stream(
+            "GET", f"/api/v1/tasks/{created['id']}/events", headers={"Accept": "text/event-stream"}
+        ) as response:
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
                     types.append(json.loads(line[6:])["type"])

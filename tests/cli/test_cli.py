@@ -10,12 +10,17 @@ from pathlib import Path
 from tests.conftest import LiveServer
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRION_")}
     base["ORCHESTRION_CLIENT_CONFIG"] = "/nonexistent/client.yaml"
     base["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "orchestrion", *args], env={**base, **(env or {})}, capture_output=True, text=True,
+        [sys.executable, "-m", "orchestrion", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -23,8 +28,17 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
 def test_run_submits_follows_and_prints_report(live_server: LiveServer, tmp_path: Path) -> None:
     source = tmp_path / "app.py"
     source.write_text("import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n")
-    done = cli("run", "--type", "code_analysis", "--file", str(source), "--url", live_server.base_url,
-               "--api-key", live_server.admin_key)
+    done = cli(
+        "run",
+        "--type",
+        "code_analysis",
+        "--file",
+        str(source),
+        "--url",
+        live_server.base_url,
+        "--api-key",
+        live_server.admin_key,
+    )
     assert done.returncode == 0, done.stderr
     assert "report" in done.stdout and "shell" in done.stdout.lower()
     assert "succeeded" in done.stdout
@@ -33,8 +47,14 @@ def test_run_submits_follows_and_prints_report(live_server: LiveServer, tmp_path
 def test_run_reads_url_and_key_from_environment(live_server: LiveServer, tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("a,b\n1,2\n2,4\n3,6\n,8\n")
-    done = cli("run", "-t", "data_analysis", "-f", str(data),
-               env={"ORCHESTRION_URL": live_server.base_url, "ORCHESTRION_API_KEY": live_server.admin_key})
+    done = cli(
+        "run",
+        "-t",
+        "data_analysis",
+        "-f",
+        str(data),
+        env={"ORCHESTRION_URL": live_server.base_url, "ORCHESTRION_API_KEY": live_server.admin_key},
+    )
     assert done.returncode == 0, done.stderr
 
 

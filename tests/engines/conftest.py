@@ -24,11 +24,18 @@ from tests.conftest import make_settings
 Factory = Callable[..., "asyncio.Future[Runtime]"]
 
 
-def agent(agent_id: str, *, route: str = "default", timeout: float | None = None, retries: int | None = None) -> AgentSpec:
+def agent(
+    agent_id: str, *, route: str = "default", timeout: float | None = None, retries: int | None = None
+) -> AgentSpec:
     """A tool-less specialist whose work is one LLM call on `route`."""
     return AgentSpec(
-        id=agent_id, name=agent_id, description="test agent", task_types=("teamwork",), route=route,
-        timeout_seconds=timeout, max_retries=retries,
+        id=agent_id,
+        name=agent_id,
+        description="test agent",
+        task_types=("teamwork",),
+        route=route,
+        timeout_seconds=timeout,
+        max_retries=retries,
     )
 
 

@@ -11,11 +11,14 @@ from orchestrion.exceptions import ProviderError
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
 from orchestrion.testing import ScriptedProvider
-from orchestrion.testing.responders import grounded_analyst
 from tests.engines.conftest import agent
 
-OK = {"summary": "done", "findings": [{"title": "Observation", "severity": "low", "description": "",
-                                       "recommendation": "", "evidence": []}]}
+OK = {
+    "summary": "done",
+    "findings": [
+        {"title": "Observation", "severity": "low", "description": "", "recommendation": "", "evidence": []}
+    ],
+}
 
 
 def _request(**overrides: Any) -> TaskRequest:
@@ -26,7 +29,9 @@ def _request(**overrides: Any) -> TaskRequest:
 
 async def test_specialists_run_in_parallel_then_reporter(harness_factory: Callable[..., Any]) -> None:
     slow = ScriptedProvider(default=OK, delay=0.3)
-    h = await harness_factory(routes={"slow": [slow]}, agents=[agent(n, route="slow") for n in ("a", "b", "c")])
+    h = await harness_factory(
+        routes={"slow": [slow]}, agents=[agent(n, route="slow") for n in ("a", "b", "c")]
+    )
     task = await h.runtime.coordinator.submit(h.admin, _request())
     done = await h.wait(task.id)
     assert done.status is TaskStatus.SUCCEEDED
@@ -79,13 +84,17 @@ async def test_every_agent_failing_fails_the_task(harness_factory: Callable[...,
 async def test_resume_skips_checkpointed_steps(harness_factory: Callable[..., Any]) -> None:
     first, second = ScriptedProvider(default=OK), ScriptedProvider(default=OK)
     h = await harness_factory(
-        routes={"first": [first], "second": [second]}, agents=[agent("a", route="first"), agent("b", route="second")]
+        routes={"first": [first], "second": [second]},
+        agents=[agent("a", route="first"), agent("b", route="second")],
     )
     task = await h.runtime.coordinator.submit(h.admin, _request(auto_execute=False))
     assert task.status is TaskStatus.PENDING
     async with h.runtime.db.write() as tx:
         await run_store.save_run(
-            tx, AgentRun(task_id=task.id, step_id="a", agent_id="a", status=StepStatus.SUCCEEDED, summary="earlier")
+            tx,
+            AgentRun(
+                task_id=task.id, step_id="a", agent_id="a", status=StepStatus.SUCCEEDED, summary="earlier"
+            ),
         )
         await task_store.set_step_fields(tx, task.id, "a", status=StepStatus.SUCCEEDED, attempts=1)
     await h.runtime.coordinator.execute(h.admin, task.id)
@@ -134,7 +143,9 @@ async def test_deadline_fails_a_task_that_runs_too_long(harness_factory: Callabl
     assert "deadline" in (done.error or "")
 
 
-async def test_code_analysis_runs_real_tools_and_grounds_findings(harness_factory: Callable[..., Any]) -> None:
+async def test_code_analysis_runs_real_tools_and_grounds_findings(
+    harness_factory: Callable[..., Any],
+) -> None:
     h = await harness_factory()
     source = "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
     task = await h.runtime.coordinator.submit(
@@ -145,7 +156,9 @@ async def test_code_analysis_runs_real_tools_and_grounds_findings(harness_factor
     assert done.status is TaskStatus.SUCCEEDED, done.error
     events = await h.events(task.id)
     assert sorted(e.data["tool"] for e in events if e.type == "tool.called") == [
-        "bandit_scan", "python_metrics", "secret_scan",
+        "bandit_scan",
+        "python_metrics",
+        "secret_scan",
     ]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     async with h.runtime.db.read() as session:

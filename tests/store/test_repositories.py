@@ -42,11 +42,24 @@ def _task(owner: str, *, status: TaskStatus = TaskStatus.QUEUED, task_type: str 
         reasons=("test",),
     )
     return Task(
-        id=str(uuid.uuid4()), owner_id=owner, title="t", task_type=task_type, target=None,
-        inputs={"files": [{"name": "x.py", "content": "x = 1\n"}], "paths": []}, priority=5,
-        agents=("code_analyzer",), status=status, plan=plan,
-        prediction=Prediction(success_probability=0.8, duration_p50_seconds=1, duration_p90_seconds=2, cost_usd=0,
-                              confidence=0, sample_size=0),
+        id=str(uuid.uuid4()),
+        owner_id=owner,
+        title="t",
+        task_type=task_type,
+        target=None,
+        inputs={"files": [{"name": "x.py", "content": "x = 1\n"}], "paths": []},
+        priority=5,
+        agents=("code_analyzer",),
+        status=status,
+        plan=plan,
+        prediction=Prediction(
+            success_probability=0.8,
+            duration_p50_seconds=1,
+            duration_p90_seconds=2,
+            cost_usd=0,
+            confidence=0,
+            sample_size=0,
+        ),
         created_at=utcnow(),
     )
 
@@ -159,8 +172,14 @@ async def test_lease_is_claimed_once_and_reclaimed_after_expiry(database: Databa
     async with database.write() as tx:
         assert not await task_store.claim_task(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 1)
     async with database.write() as tx:
-        assert await task_store.renew_lease(tx, task.id, worker_id="w1", lease_seconds=10, now=now + 2) == (True, False)
-        assert await task_store.renew_lease(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 2) == (False, False)
+        assert await task_store.renew_lease(tx, task.id, worker_id="w1", lease_seconds=10, now=now + 2) == (
+            True,
+            False,
+        )
+        assert await task_store.renew_lease(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 2) == (
+            False,
+            False,
+        )
     async with database.read() as session:
         assert await task_store.find_resumable(session, now=now + 5) == []
         assert await task_store.find_resumable(session, now=now + 13) == [task.id]
@@ -176,23 +195,52 @@ async def test_checkpoint_round_trips_and_replaces_earlier_attempt(database: Dat
     task = _task(user.id)
     async with database.write() as tx:
         await task_store.insert_task(tx, task)
-    failed = AgentRun(task_id=task.id, step_id="a", agent_id="code_analyzer", status=StepStatus.FAILED, error="boom")
-    evidence = Evidence(id="a:bandit_scan:1", tool="bandit_scan", summary="B602", data={"line": 3}, location="x.py:3")
+    failed = AgentRun(
+        task_id=task.id, step_id="a", agent_id="code_analyzer", status=StepStatus.FAILED, error="boom"
+    )
+    evidence = Evidence(
+        id="a:bandit_scan:1", tool="bandit_scan", summary="B602", data={"line": 3}, location="x.py:3"
+    )
     run = AgentRun(
-        task_id=task.id, step_id="a", agent_id="code_analyzer", status=StepStatus.SUCCEEDED,
-        tool_calls=(ToolCall(tool="bandit_scan", arguments={}, result_digest="d" * 64, duration_seconds=0.1,
-                             evidence_ids=(evidence.id,)),),
+        task_id=task.id,
+        step_id="a",
+        agent_id="code_analyzer",
+        status=StepStatus.SUCCEEDED,
+        tool_calls=(
+            ToolCall(
+                tool="bandit_scan",
+                arguments={},
+                result_digest="d" * 64,
+                duration_seconds=0.1,
+                evidence_ids=(evidence.id,),
+            ),
+        ),
         evidence=(evidence,),
-        findings=(Finding(title="shell", severity=Severity.HIGH, evidence_ids=(evidence.id,), agent_id="code_analyzer",
-                          grounded=True),),
-        tokens_in=10, tokens_out=5, attempts=2,
+        findings=(
+            Finding(
+                title="shell",
+                severity=Severity.HIGH,
+                evidence_ids=(evidence.id,),
+                agent_id="code_analyzer",
+                grounded=True,
+            ),
+        ),
+        tokens_in=10,
+        tokens_out=5,
+        attempts=2,
     )
     for checkpoint in (failed, run):
         async with database.write() as tx:
             await run_store.save_run(tx, checkpoint)
-    result = Result(task_id=task.id, summary="s", findings=run.findings, remediation=("fix",),
-                    quality=QualityScore(coverage=1, grounding=1, agreement=1, completion=1), stats={"n": 1},
-                    created_at=utcnow())
+    result = Result(
+        task_id=task.id,
+        summary="s",
+        findings=run.findings,
+        remediation=("fix",),
+        quality=QualityScore(coverage=1, grounding=1, agreement=1, completion=1),
+        stats={"n": 1},
+        created_at=utcnow(),
+    )
     async with database.write() as tx:
         await run_store.save_result(tx, result)
     async with database.read() as session:

@@ -14,26 +14,40 @@ MAX_SUMMARY_CHARS = 160
 SEVERITIES = [s.value for s in Severity]
 
 
+# Roughly what one finding costs in output tokens at the string bounds below; used to size the
+# schema so that grammar-constrained output always closes its JSON within `max_tokens`.
+TOKENS_PER_FINDING = 160
+TOKENS_FOR_SUMMARY = 70
+
+
+def findings_that_fit(max_findings: int, max_tokens: int) -> int:
+    """How many findings the schema may ask for within the output budget (at least one)."""
+    return max(1, min(max_findings, (max_tokens - TOKENS_FOR_SUMMARY) // TOKENS_PER_FINDING))
+
+
 def analysis_schema(max_findings: int) -> dict[str, Any]:
-    """JSON schema the model's analysis must match (grammar-enforced on llama.cpp)."""
+    """JSON schema the model's analysis must match (grammar-enforced on llama.cpp).
+
+    Every string and array is bounded so that a model that rambles still produces complete JSON.
+    """
     return {
         "type": "object",
         "properties": {
-            "summary": {"type": "string", "maxLength": 400},
+            "summary": {"type": "string", "maxLength": 200},
             "findings": {
                 "type": "array",
                 "maxItems": max_findings,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "title": {"type": "string", "maxLength": 120},
+                        "title": {"type": "string", "maxLength": 100},
                         "severity": {"type": "string", "enum": SEVERITIES},
-                        "description": {"type": "string", "maxLength": 400},
-                        "recommendation": {"type": "string", "maxLength": 300},
+                        "description": {"type": "string", "maxLength": 240},
+                        "recommendation": {"type": "string", "maxLength": 160},
                         "evidence": {
                             "type": "array",
-                            "maxItems": 5,
-                            "items": {"type": "string", "maxLength": 80},
+                            "maxItems": 3,
+                            "items": {"type": "string", "maxLength": 8},
                         },
                     },
                     "required": ["title", "severity", "description", "recommendation", "evidence"],
@@ -46,7 +60,7 @@ def analysis_schema(max_findings: int) -> dict[str, Any]:
 
 SUMMARY_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"summary": {"type": "string", "maxLength": 600}},
+    "properties": {"summary": {"type": "string", "maxLength": 500}},
     "required": ["summary"],
 }
 
@@ -83,6 +97,7 @@ def analysis_request(
     if tool_findings:
         lines.append("Already reported by the tools:")
         lines.extend(f"- {f.severity.value}: {f.title}" for f in tool_findings[:8])
+    max_findings = findings_that_fit(max_findings, max_tokens)
     lines.append(
         f"Reply with JSON: a one-sentence summary and at most {max_findings} findings, each citing evidence "
         "labels like E1."
@@ -97,6 +112,11 @@ def analysis_request(
         temperature=0.1,
         seed=7,
     )
+
+
+def usable_text(text: str, *, min_words: int = 6) -> bool:
+    """Whether model prose is worth showing: a weak model sometimes returns a fragment of the prompt."""
+    return len(text.split()) >= min_words
 
 
 def summary_request(

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrion.agents.prompts import analysis_request, select_evidence
+from orchestrion.agents.prompts import analysis_request, select_evidence, usable_text
 from orchestrion.agents.spec import AgentSpec
 from orchestrion.domain.findings import Evidence, Finding, Severity
 from orchestrion.domain.tasks import AgentRun, StepStatus, ToolCall
@@ -89,7 +89,7 @@ class AgentRunner:
                 summary += f" LLM analysis unavailable ({exc.code})."
             else:
                 findings.extend(llm_findings)
-                if llm_summary:
+                if usable_text(llm_summary):
                     summary = f"{summary} {llm_summary}".strip()
         elif calls and all(c.error for c in calls):
             raise OrchestrionError(

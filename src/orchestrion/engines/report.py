@@ -11,6 +11,9 @@ Quality rubric (each part 0..1; `QualityScore.overall` weighs them 0.30 groundin
   A finding reported by a single agent cannot disagree and counts as agreeing, so this part only
   lowers the score when agents contradict each other.
 - completion: the share of specialist steps that succeeded.
+
+Findings are ranked grounded first, then by severity, then by how many agents reported them: a claim
+without evidence never outranks one with evidence.
 """
 
 from __future__ import annotations
@@ -96,8 +99,10 @@ def headline(*, findings: Sequence[Finding], counts: dict[str, int], agents: int
     if not findings:
         return f"No findings from {agents} agent(s) over {inputs} input(s)."
     parts = [f"{n} {sev}" for sev, n in counts.items() if n]
-    top = "; ".join(f.title for f in findings[:3])
-    return (
-        f"{len(findings)} finding(s) ({', '.join(parts)}) from {agents} agent(s) over {inputs} input(s). "
-        f"Top: {top}."
-    )
+    top = "; ".join(f.title for f in findings[:3] if f.grounded) or findings[0].title
+    text = f"{len(findings)} finding(s) ({', '.join(parts)}) from {agents} agent(s) over {inputs} input(s)."
+    text += f" Top: {top}."
+    ungrounded = sum(1 for f in findings if not f.grounded)
+    if ungrounded:
+        text += f" {ungrounded} finding(s) cite no evidence and are listed last."
+    return text

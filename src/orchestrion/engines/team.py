@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from orchestrion.agents.prompts import summary_request
+from orchestrion.agents.prompts import summary_request, usable_text
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.runner import AgentRequest, AgentRunner
 from orchestrion.domain.events import EventType
@@ -272,7 +272,7 @@ class TeamEngine(Engine):
                     ),
                 )
                 text = str(response.json().get("summary") or "").strip()
-                if text:
+                if usable_text(text):
                     summary = f"{summary}\n\n{text}"
             except ProviderError as exc:
                 logger.warning("reporter summary unavailable: %s", exc.message)

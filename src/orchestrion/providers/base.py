@@ -67,7 +67,8 @@ class ChatResponse:
             text = text.strip("`")
             text = text.removeprefix("json").strip()
         try:
-            value = json.loads(text)
+            # strict=False: grammar-constrained local models may put raw newlines inside strings.
+            value = json.loads(text, strict=False)
         except json.JSONDecodeError as exc:
             raise OutputSchemaError(
                 f"{self.provider}:{self.model} returned invalid JSON: {exc.msg}", provider=self.provider

@@ -178,6 +178,8 @@ class LlamaCppProvider(Provider):
                 "messages": [{"role": m.role, "content": m.content} for m in messages],
                 "max_tokens": max_tokens,
                 "temperature": request.temperature,
+                # Small models loop on a phrase; a mild penalty keeps their prose from repeating.
+                "repeat_penalty": 1.3,
             }
             if request.seed is not None:
                 kwargs["seed"] = request.seed
