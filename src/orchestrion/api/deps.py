@@ -49,10 +49,10 @@ async def authenticate(runtime: Runtime, token: str) -> Caller:
         raise AuthError("invalid API key")
     claims = decode_access_token(token, secret=runtime.jwt_secret)
     async with runtime.db.read() as session:
-        user = await user_store.get_user(session, str(claims["sub"]))
-    if user is None or user.disabled:
+        owner = await user_store.get_user(session, str(claims["sub"]))
+    if owner is None or owner.disabled:
         raise AuthError("invalid access token")
-    return Caller(user_id=user.id, role=user.role)
+    return Caller(user_id=owner.id, role=owner.role)
 
 
 async def get_caller(request: Request, runtime: RuntimeDep) -> Caller:

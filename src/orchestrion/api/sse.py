@@ -55,22 +55,22 @@ async def stream_task_events(
             while True:
                 try:
                     async with asyncio.timeout(KEEPALIVE_SECONDS):
-                        event = await sub.get()
+                        live = await sub.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                if event is None:
+                if live is None:
                     # Cut off by the bus: resubscribe and catch up from the log.
                     bus.unsubscribe(sub)
                     sub = bus.subscribe(task_id)
                     break
-                if event.seq <= last:
+                if live.seq <= last:
                     continue
-                if event.seq > last + 1:
+                if live.seq > last + 1:
                     break  # a gap: read it from the log
-                last = event.seq
-                yield format_sse(event)
-                if event.type in FINAL_EVENTS:
+                last = live.seq
+                yield format_sse(live)
+                if live.type in FINAL_EVENTS:
                     return
     finally:
         bus.unsubscribe(sub)

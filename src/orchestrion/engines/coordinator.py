@@ -284,7 +284,7 @@ class Coordinator:
         if task.deadline_seconds is not None:
             remaining = task.deadline_seconds - (utcnow() - started_at).total_seconds()
         outcome = await self._supervise(task, files, job, remaining)
-        if isinstance(outcome, str) and outcome == "lease_lost":
+        if outcome == "lease_lost":
             logger.warning("lost the lease of task %s; another worker resumes it", task.id)
             return
         if outcome == "cancelled":
@@ -293,7 +293,7 @@ class Coordinator:
             await self._finish(
                 task, TaskStatus.FAILED, started_at, error=f"deadline of {task.deadline_seconds:g}s exceeded"
             )
-        else:
+        elif not isinstance(outcome, str):
             status, error = _final_status(task, outcome)
             await self._finish(task, status, started_at, error=error)
 

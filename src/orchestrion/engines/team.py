@@ -8,6 +8,7 @@ and skipped steps are kept; steps caught running (the worker died) or cancelled 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -142,7 +143,7 @@ class TeamEngine(Engine):
                                 target=task.target,
                                 files=files,
                             ),
-                            on_tool_call=lambda call, a=attempt: self._tool_called(task.id, step.id, a, call),
+                            on_tool_call=functools.partial(self._tool_called, task.id, step.id, attempt),
                         )
                         result = None
             except TimeoutError:
