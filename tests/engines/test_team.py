@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,3 +171,18 @@ async def test_code_analysis_runs_real_tools_and_grounds_findings(
     assert shell and shell[0].severity.value == "high"
     assert all(f.grounded and set(f.evidence_ids) <= evidence_ids for f in result.findings)
     assert result.quality.grounding == 1.0 and result.quality.completion == 1.0
+
+
+async def test_graceful_stop_hands_running_tasks_back_for_immediate_resume(
+    harness_factory: Callable[..., Any],
+) -> None:
+    hang = ScriptedProvider(default=OK, delay=30)
+    h = await harness_factory(routes={"hang": [hang]}, agents=[agent("a", route="hang")], lease_seconds=600)
+    task = await h.runtime.coordinator.submit(h.admin, _request())
+    await h.wait_event(task.id, "step.started")
+    await h.runtime.queue.stop()
+    async with h.runtime.db.read() as session:
+        resumable = await task_store.find_resumable(session, now=time.time())
+        stored = await task_store.get_task(session, task.id)
+    assert stored is not None and stored.status is TaskStatus.RUNNING
+    assert resumable == [task.id]  # not after a 600 s lease: now

@@ -180,7 +180,7 @@ class AgentRun:
 
 @dataclass(frozen=True, kw_only=True)
 class QualityScore:
-    """The report's quality rubric, each part in 0..1 (docs/quality.md)."""
+    """The report's quality rubric, each part in 0..1 (defined in `engines/report.py`)."""
 
     coverage: float
     grounding: float

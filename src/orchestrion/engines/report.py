@@ -53,7 +53,7 @@ def aggregate(runs: Sequence[AgentRun], *, planned_specialists: int) -> Aggregat
 
     ranked = tuple(
         sorted(
-            merged.values(), key=lambda f: (f.severity.rank, -len(f.confirmed_by), not f.grounded, f.title)
+            merged.values(), key=lambda f: (not f.grounded, f.severity.rank, -len(f.confirmed_by), f.title)
         )
     )
     succeeded = [r for r in runs if r.status is StepStatus.SUCCEEDED]

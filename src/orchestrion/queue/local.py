@@ -59,12 +59,18 @@ class LocalJobQueue(JobQueue):
         self._tasks.append(asyncio.create_task(self._sweeper(), name="sweeper"))
 
     async def stop(self) -> None:
+        in_flight = list(self._jobs)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if in_flight:
+            # Hand the runs back at once: the next start (here or elsewhere) resumes them without
+            # waiting for their leases to expire.
+            async with self._db.write() as tx:
+                await task_store.release_leases(tx, in_flight, worker_id=self.worker_id)
 
     def request_cancel(self, task_id: str) -> bool:
         job = self._jobs.get(task_id)

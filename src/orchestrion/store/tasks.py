@@ -253,6 +253,19 @@ async def renew_lease(
     return value is not None, bool(value)
 
 
+async def release_leases(tx: WriteTx, task_ids: list[str], *, worker_id: str) -> None:
+    """Expire this worker's leases on `task_ids` so that any worker may resume them now."""
+    await tx.session.execute(
+        update(TaskRow)
+        .where(
+            TaskRow.id.in_(task_ids),
+            TaskRow.lease_owner == worker_id,
+            TaskRow.status == TaskStatus.RUNNING.value,
+        )
+        .values(lease_expires_at=0.0)
+    )
+
+
 async def find_resumable(session: AsyncSession, *, now: float, limit: int = 500) -> list[str]:
     """Ids of runs waiting for a worker: queued, or running under an expired lease (a dead worker)."""
     query = (
