@@ -275,3 +275,22 @@ async def test_metrics_and_openapi_are_served(live_server: LiveServer) -> None:
         spec = await anonymous.get("/openapi.json")
     assert metrics.status_code == 200 and "orchestrion_tasks_submitted_total" in metrics.text
     assert docs.status_code == 200 and spec.json()["info"]["title"] == "Orchestrion"
+
+
+async def test_workspace_paths_are_read_under_configured_roots(server_factory: Any, tmp_path: Any) -> None:
+    root = tmp_path / "workspace"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "db.py").write_text("import pickle\n\ndef load(b):\n    return pickle.loads(b)\n")
+    (root / "data.csv").write_text("a,b\n1,2\n2,4\n3,\n")
+    server = server_factory(workspace_roots=[root])
+    async with server.client() as client:
+        code = await client.post("/api/v1/tasks", json={"title": "pkg", "task_type": "code_analysis",
+                                                          "inputs": {"paths": [str(root / "pkg")]}})
+        escape = await client.post("/api/v1/tasks", json={"title": "x", "task_type": "code_analysis",
+                                                            "inputs": {"paths": [str(root / ".." / "..")]}})
+        assert code.status_code == 201, code.text
+        assert escape.status_code == 422
+        assert (await wait_status(client, code.json()["id"]))["status"] == "succeeded"
+        result = (await client.get(f"/api/v1/tasks/{code.json()['id']}/result")).json()
+    assert any("pickle" in f["title"].lower() for f in result["findings"])
+    assert any((e["location"] or "").startswith("pkg/db.py") for e in result["evidence"])
