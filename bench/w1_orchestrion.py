@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -108,8 +108,7 @@ async def w1_runtime(home: Path, *, base_url: str, workers: int) -> AsyncIterato
         runtime.registry.register_agent(spec)
     runtime.registry.register_task_type(W1_TASK_TYPE)
     await runtime.bootstrap_admin()
-    async with runtime.db.read() as session:
-        admin = await get_user_by_name(session, "admin")
+    admin = await runtime.db.read(lambda conn: get_user_by_name(conn, "admin"))
     if admin is None:
         raise RuntimeError("bootstrap_admin created no admin")
     await runtime.start()
@@ -123,12 +122,15 @@ async def w1_runtime(home: Path, *, base_url: str, workers: int) -> AsyncIterato
 
 async def persisted_counts(runtime: Runtime) -> dict[str, int]:
     """Rows written: tasks, events and agent runs (step checkpoints)."""
-    async with runtime.db.read() as session:
+
+    def count(conn: Connection) -> dict[str, int]:
         return {
-            "tasks": (await session.execute(select(func.count()).select_from(TaskRow))).scalar_one(),
-            "events": (await session.execute(select(func.count()).select_from(EventRow))).scalar_one(),
-            "agent_runs": (await session.execute(select(func.count()).select_from(AgentRunRow))).scalar_one(),
+            "tasks": conn.execute(select(func.count()).select_from(TaskRow)).scalar_one(),
+            "events": conn.execute(select(func.count()).select_from(EventRow)).scalar_one(),
+            "agent_runs": conn.execute(select(func.count()).select_from(AgentRunRow)).scalar_one(),
         }
+
+    return await runtime.db.read(count)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from orchestrion.queue.local import LocalJobQueue
 from orchestrion.security import ROLES, key_from_secret, load_or_create_secret, new_api_key
 from orchestrion.settings import Settings
 from orchestrion.store import users as user_store
-from orchestrion.store.database import Database
+from orchestrion.store.database import Database, WriteTx
 from orchestrion.tools.policy import WorkspacePolicy
 from orchestrion.tools.registry import build_builtin_tools
 
@@ -127,7 +127,7 @@ class Runtime:
     async def start(self) -> None:
         """Start the embedded worker (when enabled); the schema must already be migrated."""
         if self.settings.embedded_worker and not self._started:
-            await self.queue.start(self.coordinator.handle)
+            await self.queue.start(self.coordinator.handle, on_claim=self.coordinator.record_start)
             self._started = True
 
     async def stop(self) -> None:
@@ -154,16 +154,18 @@ class Runtime:
         With ORCHESTRION_ADMIN_API_KEY set and no admin, the admin gets that key; with neither, a
         random key is generated. There are no default credentials.
         """
-        async with self.db.read() as session:
-            if await user_store.admin_exists(session):
-                return None
+        if await self.db.read(user_store.admin_exists):
+            return None
         configured = self.settings.admin_api_key
         key = key_from_secret(configured.get_secret_value()) if configured else new_api_key()
-        async with self.db.write() as tx:
-            user = await user_store.create_user(tx, name="admin", role="admin")
-            await user_store.add_api_key(
+
+        def create(tx: WriteTx) -> None:
+            user = user_store.create_user(tx, name="admin", role="admin")
+            user_store.add_api_key(
                 tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest, name="bootstrap"
             )
+
+        await self.db.write(create)
         logger.info("created the first admin account")
         return None if configured else key.key
 
@@ -174,12 +176,14 @@ async def _create_user(
     from orchestrion.security import hash_password
 
     key = new_api_key()
-    async with runtime.db.write() as tx:
-        user = await user_store.create_user(
-            tx, name=name, role=role, password_hash=hash_password(password) if password else None
-        )
-        await user_store.add_api_key(tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest)
-    return user, key.key
+    password_hash = hash_password(password) if password else None
+
+    def create(tx: WriteTx) -> user_store.User:
+        user = user_store.create_user(tx, name=name, role=role, password_hash=password_hash)
+        user_store.add_api_key(tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest)
+        return user
+
+    return await runtime.db.write(create), key.key
 
 
 def prepare_database(settings: Settings) -> str | None:

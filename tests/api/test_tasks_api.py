@@ -284,10 +284,14 @@ async def test_workspace_paths_are_read_under_configured_roots(server_factory: A
     (root / "data.csv").write_text("a,b\n1,2\n2,4\n3,\n")
     server = server_factory(workspace_roots=[root])
     async with server.client() as client:
-        code = await client.post("/api/v1/tasks", json={"title": "pkg", "task_type": "code_analysis",
-                                                          "inputs": {"paths": [str(root / "pkg")]}})
-        escape = await client.post("/api/v1/tasks", json={"title": "x", "task_type": "code_analysis",
-                                                            "inputs": {"paths": [str(root / ".." / "..")]}})
+        code = await client.post(
+            "/api/v1/tasks",
+            json={"title": "pkg", "task_type": "code_analysis", "inputs": {"paths": [str(root / "pkg")]}},
+        )
+        escape = await client.post(
+            "/api/v1/tasks",
+            json={"title": "x", "task_type": "code_analysis", "inputs": {"paths": [str(root / ".." / "..")]}},
+        )
         assert code.status_code == 201, code.text
         assert escape.status_code == 422
         assert (await wait_status(client, code.json()["id"]))["status"] == "succeeded"

@@ -63,8 +63,7 @@ class Harness:
                 await asyncio.sleep(0.02)
 
     async def events(self, task_id: str) -> list[Event]:
-        async with self.runtime.db.read() as session:
-            return await read_events(session, task_id)
+        return await self.runtime.db.read(lambda conn: read_events(conn, task_id))
 
 
 @pytest.fixture
@@ -94,10 +93,9 @@ async def harness_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         if start:
             await rt.start()
         runtimes.append(rt)
-        async with rt.db.read() as session:
-            from orchestrion.store.users import get_user_by_name
+        from orchestrion.store.users import get_user_by_name
 
-            admin = await get_user_by_name(session, "admin")
+        admin = await rt.db.read(lambda conn: get_user_by_name(conn, "admin"))
         assert admin is not None
         return Harness(rt, Caller(user_id=admin.id, role="admin"))
 

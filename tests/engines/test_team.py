@@ -11,6 +11,7 @@ from orchestrion.engines.coordinator import TaskRequest
 from orchestrion.exceptions import ProviderError
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
+from orchestrion.store.database import WriteTx
 from orchestrion.testing import ScriptedProvider
 from tests.engines.conftest import agent
 
@@ -68,8 +69,7 @@ async def test_step_timeout_fails_the_step_and_task_ends_partial(harness_factory
     assert done.plan is not None
     assert done.plan.step("b").status is StepStatus.FAILED
     assert "timed out" in (done.plan.step("b").error or "")
-    async with h.runtime.db.read() as session:
-        result = await run_store.read_result(session, task.id)
+    result = await h.runtime.db.read(lambda conn: run_store.read_result(conn, task.id))
     assert result is not None and result.quality.completion == 0.5
 
 
@@ -90,14 +90,17 @@ async def test_resume_skips_checkpointed_steps(harness_factory: Callable[..., An
     )
     task = await h.runtime.coordinator.submit(h.admin, _request(auto_execute=False))
     assert task.status is TaskStatus.PENDING
-    async with h.runtime.db.write() as tx:
-        await run_store.save_run(
+
+    def checkpoint(tx: WriteTx) -> None:
+        run_store.save_run(
             tx,
             AgentRun(
                 task_id=task.id, step_id="a", agent_id="a", status=StepStatus.SUCCEEDED, summary="earlier"
             ),
         )
-        await task_store.set_step_fields(tx, task.id, "a", status=StepStatus.SUCCEEDED, attempts=1)
+        task_store.set_step_fields(tx, task.id, "a", status=StepStatus.SUCCEEDED, attempts=1)
+
+    await h.runtime.db.write(checkpoint)
     await h.runtime.coordinator.execute(h.admin, task.id)
     done = await h.wait(task.id)
     assert done.status is TaskStatus.SUCCEEDED
@@ -162,9 +165,8 @@ async def test_code_analysis_runs_real_tools_and_grounds_findings(
         "secret_scan",
     ]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    async with h.runtime.db.read() as session:
-        result = await run_store.read_result(session, task.id)
-        runs = await run_store.read_runs(session, task.id)
+    result = await h.runtime.db.read(lambda conn: run_store.read_result(conn, task.id))
+    runs = await h.runtime.db.read(lambda conn: run_store.read_runs(conn, task.id))
     assert result is not None
     evidence_ids = {e.id for r in runs for e in r.evidence}
     shell = [f for f in result.findings if "shell" in f.title.lower()]
@@ -181,8 +183,8 @@ async def test_graceful_stop_hands_running_tasks_back_for_immediate_resume(
     task = await h.runtime.coordinator.submit(h.admin, _request())
     await h.wait_event(task.id, "step.started")
     await h.runtime.queue.stop()
-    async with h.runtime.db.read() as session:
-        resumable = await task_store.find_resumable(session, now=time.time())
-        stored = await task_store.get_task(session, task.id)
+    now = time.time()
+    resumable = await h.runtime.db.read(lambda conn: task_store.find_resumable(conn, now=now))
+    stored = await h.runtime.db.read(lambda conn: task_store.get_task(conn, task.id))
     assert stored is not None and stored.status is TaskStatus.RUNNING
     assert resumable == [task.id]  # not after a 600 s lease: now

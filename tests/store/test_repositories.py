@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -27,13 +28,12 @@ from orchestrion.security import digest_api_key, new_api_key
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
 from orchestrion.store import users as user_store
-from orchestrion.store.database import Database
-from orchestrion.store.events import append_event, read_events
+from orchestrion.store.database import Database, WriteTx
+from orchestrion.store.events import append_event, append_events, read_events
 
 
 async def _user(db: Database, name: str = "alice", role: str = "operator") -> user_store.User:
-    async with db.write() as tx:
-        return await user_store.create_user(tx, name=name, role=role)
+    return await db.write(lambda tx: user_store.create_user(tx, name=name, role=role))
 
 
 def _task(owner: str, *, status: TaskStatus = TaskStatus.QUEUED, task_type: str = "code_analysis") -> Task:
@@ -67,23 +67,21 @@ def _task(owner: str, *, status: TaskStatus = TaskStatus.QUEUED, task_type: str 
 async def test_api_key_lookup_finds_owner_by_prefix_and_digest(database: Database) -> None:
     user = await _user(database)
     key = new_api_key()
-    async with database.write() as tx:
-        await user_store.add_api_key(tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest)
-    async with database.read() as session:
-        candidates = await user_store.find_key_candidates(session, key.prefix)
-        assert [(d, u.name) for d, u in candidates] == [(digest_api_key(key.key), "alice")]
-        assert await user_store.find_key_candidates(session, "orc_nothing") == []
-        assert not await user_store.admin_exists(session)
+    await database.write(
+        lambda tx: user_store.add_api_key(tx, user_id=user.id, prefix=key.prefix, key_hash=key.digest)
+    )
+    candidates = await database.read(lambda conn: user_store.find_key_candidates(conn, key.prefix))
+    assert [(d, u.name) for d, u in candidates] == [(digest_api_key(key.key), "alice")]
+    assert await database.read(lambda conn: user_store.find_key_candidates(conn, "orc_nothing")) == []
+    assert not await database.read(user_store.admin_exists)
 
 
 async def test_task_round_trips_with_plan_prediction_and_inputs(database: Database) -> None:
     user = await _user(database)
     task = _task(user.id)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, task)
-    async with database.read() as session:
-        loaded = await task_store.get_task(session, task.id, with_inputs=True)
-        other = await task_store.get_task(session, task.id, owner_id=str(uuid.uuid4()))
+    await database.write(lambda tx: task_store.insert_task(tx, task))
+    loaded = await database.read(lambda conn: task_store.get_task(conn, task.id, with_inputs=True))
+    other = await database.read(lambda conn: task_store.get_task(conn, task.id, owner_id=str(uuid.uuid4())))
     assert other is None
     assert loaded is not None
     assert loaded.plan is not None and [s.id for s in loaded.plan.steps] == ["a", "r"]
@@ -97,20 +95,18 @@ async def test_task_round_trips_with_plan_prediction_and_inputs(database: Databa
 async def test_event_sequence_is_gapless_under_concurrent_writers(database: Database) -> None:
     user = await _user(database)
     task = _task(user.id)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, task)
+    await database.write(lambda tx: task_store.insert_task(tx, task))
 
     async def emit(n: int) -> None:
-        async with database.write() as tx:
-            await append_event(tx, task.id, "task.progress", {"n": n})
+        await database.write(lambda tx: append_event(tx, task.id, "task.progress", {"n": n}))
 
     await asyncio.gather(*(emit(i) for i in range(40)))
-    async with database.read() as session:
-        events = await read_events(session, task.id)
-        tail = await read_events(session, task.id, after=35)
-    assert [e.seq for e in events] == list(range(1, 41))
-    assert sorted(e.data["n"] for e in events) == list(range(40))
-    assert [e.seq for e in tail] == [36, 37, 38, 39, 40]
+    await database.write(lambda tx: append_events(tx, task.id, [("a", {"n": 40}), ("b", {"n": 41})]))
+    events = await database.read(lambda conn: read_events(conn, task.id))
+    tail = await database.read(lambda conn: read_events(conn, task.id, after=35))
+    assert [e.seq for e in events] == list(range(1, 43))
+    assert sorted(e.data["n"] for e in events) == list(range(42))
+    assert [e.seq for e in tail] == [36, 37, 38, 39, 40, 41, 42]
 
 
 async def test_events_are_published_only_after_commit(database: Database) -> None:
@@ -122,15 +118,19 @@ async def test_events_are_published_only_after_commit(database: Database) -> Non
         published.extend(e.seq for e in events)  # type: ignore[attr-defined]
 
     database.add_event_sink(sink)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, task)
-        await append_event(tx, task.id, "task.created")
+
+    def create(tx: WriteTx) -> None:
+        task_store.insert_task(tx, task)
+        append_event(tx, task.id, "task.created")
+
+    def fail(tx: WriteTx) -> None:
+        append_event(tx, task.id, "task.queued")
+        raise RuntimeError("abort")
+
+    await database.write(create)
     with pytest.raises(RuntimeError):
-        async with database.write() as tx:
-            await append_event(tx, task.id, "task.queued")
-            raise RuntimeError("abort")
-    async with database.read() as session:
-        assert [e.seq for e in await read_events(session, task.id)] == [1]
+        await database.write(fail)
+    assert [e.seq for e in await database.read(lambda conn: read_events(conn, task.id))] == [1]
     assert published == [1]
 
 
@@ -140,20 +140,21 @@ async def test_list_tasks_paginates_newest_first_and_filters(database: Database)
     for i in range(7):
         task = _task(alice.id, status=TaskStatus.SUCCEEDED if i % 2 else TaskStatus.QUEUED)
         ids.append(task.id)
-        async with database.write() as tx:
-            await task_store.insert_task(tx, task)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, _task(bob.id))
+        await database.write(lambda tx, t=task: task_store.insert_task(tx, t))  # type: ignore[misc]
+    await database.write(lambda tx: task_store.insert_task(tx, _task(bob.id)))
     seen: list[str] = []
     cursor = None
-    async with database.read() as session:
-        while True:
-            page, cursor = await task_store.list_tasks(session, owner_id=alice.id, limit=3, cursor=cursor)
-            seen.extend(t.id for t in page)
-            if cursor is None:
-                break
-        done, _ = await task_store.list_tasks(session, owner_id=alice.id, status="succeeded")
-        everyone, _ = await task_store.list_tasks(session, owner_id=None)
+    while True:
+        page, cursor = await database.read(
+            lambda conn, c=cursor: task_store.list_tasks(conn, owner_id=alice.id, limit=3, cursor=c)  # type: ignore[misc]
+        )
+        seen.extend(t.id for t in page)
+        if cursor is None:
+            break
+    done, _ = await database.read(
+        lambda conn: task_store.list_tasks(conn, owner_id=alice.id, status="succeeded")
+    )
+    everyone, _ = await database.read(lambda conn: task_store.list_tasks(conn, owner_id=None))
     assert seen == list(reversed(ids))
     assert len(done) == 3
     assert len(everyone) == 8
@@ -164,37 +165,30 @@ async def test_list_tasks_paginates_newest_first_and_filters(database: Database)
 async def test_lease_is_claimed_once_and_reclaimed_after_expiry(database: Database) -> None:
     user = await _user(database)
     task = _task(user.id)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, task)
+    await database.write(lambda tx: task_store.insert_task(tx, task))
     now = time.time()
-    async with database.write() as tx:
-        assert await task_store.claim_task(tx, task.id, worker_id="w1", lease_seconds=10, now=now)
-    async with database.write() as tx:
-        assert not await task_store.claim_task(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 1)
-    async with database.write() as tx:
-        assert await task_store.renew_lease(tx, task.id, worker_id="w1", lease_seconds=10, now=now + 2) == (
-            True,
-            False,
-        )
-        assert await task_store.renew_lease(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 2) == (
-            False,
-            False,
-        )
-    async with database.read() as session:
-        assert await task_store.find_resumable(session, now=now + 5) == []
-        assert await task_store.find_resumable(session, now=now + 13) == [task.id]
-    async with database.write() as tx:
-        assert await task_store.claim_task(tx, task.id, worker_id="w2", lease_seconds=10, now=now + 13)
-    async with database.read() as session:
-        loaded = await task_store.get_task(session, task.id)
+
+    def claim(worker: str, at: float) -> Any:
+        return lambda tx: task_store.claim_task(tx, task.id, worker_id=worker, lease_seconds=10, now=at)
+
+    def renew(worker: str, at: float) -> Any:
+        return lambda tx: task_store.renew_lease(tx, task.id, worker_id=worker, lease_seconds=10, now=at)
+
+    assert await database.write(claim("w1", now))
+    assert not await database.write(claim("w2", now + 1))
+    assert await database.write(renew("w1", now + 2)) == (True, False)
+    assert await database.write(renew("w2", now + 2)) == (False, False)
+    assert await database.read(lambda conn: task_store.find_resumable(conn, now=now + 5)) == []
+    assert await database.read(lambda conn: task_store.find_resumable(conn, now=now + 13)) == [task.id]
+    assert await database.write(claim("w2", now + 13))
+    loaded = await database.read(lambda conn: task_store.get_task(conn, task.id))
     assert loaded is not None and loaded.attempt == 2 and loaded.status is TaskStatus.RUNNING
 
 
 async def test_checkpoint_round_trips_and_replaces_earlier_attempt(database: Database) -> None:
     user = await _user(database)
     task = _task(user.id)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, task)
+    await database.write(lambda tx: task_store.insert_task(tx, task))
     failed = AgentRun(
         task_id=task.id, step_id="a", agent_id="code_analyzer", status=StepStatus.FAILED, error="boom"
     )
@@ -230,8 +224,7 @@ async def test_checkpoint_round_trips_and_replaces_earlier_attempt(database: Dat
         attempts=2,
     )
     for checkpoint in (failed, run):
-        async with database.write() as tx:
-            await run_store.save_run(tx, checkpoint)
+        await database.write(lambda tx, c=checkpoint: run_store.save_run(tx, c))  # type: ignore[misc]
     result = Result(
         task_id=task.id,
         summary="s",
@@ -241,11 +234,9 @@ async def test_checkpoint_round_trips_and_replaces_earlier_attempt(database: Dat
         stats={"n": 1},
         created_at=utcnow(),
     )
-    async with database.write() as tx:
-        await run_store.save_result(tx, result)
-    async with database.read() as session:
-        runs = await run_store.read_runs(session, task.id)
-        loaded = await run_store.read_result(session, task.id)
+    await database.write(lambda tx: run_store.save_result(tx, result))
+    runs = await database.read(lambda conn: run_store.read_runs(conn, task.id))
+    loaded = await database.read(lambda conn: run_store.read_result(conn, task.id))
     assert runs == [run]
     assert loaded is not None and loaded.findings == run.findings and loaded.quality.overall == 1.0
 
@@ -253,13 +244,40 @@ async def test_checkpoint_round_trips_and_replaces_earlier_attempt(database: Dat
 async def test_unfinished_steps_reset_but_succeeded_kept(database: Database) -> None:
     user = await _user(database)
     task = _task(user.id)
-    async with database.write() as tx:
-        await task_store.insert_task(tx, task)
-        await task_store.set_step_fields(tx, task.id, "a", status=StepStatus.SUCCEEDED)
-        await task_store.set_step_fields(tx, task.id, "r", status=StepStatus.FAILED, error="x")
-    async with database.write() as tx:
-        await task_store.reset_unfinished_steps(tx, task.id)
-    async with database.read() as session:
-        loaded = await task_store.get_task(session, task.id)
+
+    def setup(tx: WriteTx) -> None:
+        task_store.insert_task(tx, task)
+        task_store.set_step_fields(tx, task.id, "a", status=StepStatus.SUCCEEDED)
+        task_store.set_step_fields(tx, task.id, "r", status=StepStatus.FAILED, error="x")
+
+    await database.write(setup)
+    await database.write(lambda tx: task_store.reset_unfinished_steps(tx, task.id))
+    loaded = await database.read(lambda conn: task_store.get_task(conn, task.id))
     assert loaded is not None and loaded.plan is not None
     assert [s.status for s in loaded.plan.steps] == [StepStatus.SUCCEEDED, StepStatus.PENDING]
+
+
+async def test_a_failing_unit_in_a_group_commit_does_not_lose_the_others(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    await database.write(lambda tx: task_store.insert_task(tx, task))
+
+    def boom(tx: WriteTx) -> None:
+        append_event(tx, task.id, "doomed")
+        raise ValueError("boom")
+
+    # Queued together, these are committed as one group on SQLite; the failure must stay its own.
+    outcomes = await asyncio.gather(
+        *(database.write(lambda tx, n=n: append_event(tx, task.id, "kept", {"n": n}).seq) for n in range(5)),  # type: ignore[misc]
+        database.write(boom),
+        *(
+            database.write(lambda tx, n=n: append_event(tx, task.id, "kept", {"n": n}).seq)
+            for n in range(5, 10)
+        ),  # type: ignore[misc]
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[5], ValueError)
+    events = await database.read(lambda conn: read_events(conn, task.id))
+    assert [e.type for e in events] == ["kept"] * 10
+    assert [e.seq for e in events] == list(range(1, 11))
+    assert sorted(o for o in outcomes if isinstance(o, int)) == list(range(1, 11))

@@ -41,15 +41,15 @@ async def authenticate(runtime: Runtime, token: str) -> Caller:
     """Resolve an API key or a JWT to a caller."""
     if token.startswith(KEY_PREFIX):
         digest = digest_api_key(token)
-        async with runtime.db.read() as session:
-            candidates = await user_store.find_key_candidates(session, api_key_prefix(token))
+        prefix = api_key_prefix(token)
+        candidates = await runtime.db.read(lambda conn: user_store.find_key_candidates(conn, prefix))
         for stored, user in candidates:
             if digests_match(stored, digest) and not user.disabled:
                 return Caller(user_id=user.id, role=user.role)
         raise AuthError("invalid API key")
     claims = decode_access_token(token, secret=runtime.jwt_secret)
-    async with runtime.db.read() as session:
-        owner = await user_store.get_user(session, str(claims["sub"]))
+    user_id = str(claims["sub"])
+    owner = await runtime.db.read(lambda conn: user_store.get_user(conn, user_id))
     if owner is None or owner.disabled:
         raise AuthError("invalid access token")
     return Caller(user_id=owner.id, role=owner.role)

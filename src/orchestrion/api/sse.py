@@ -8,6 +8,7 @@ an event committed between the two reads is neither lost nor repeated. If the bu
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -43,8 +44,7 @@ async def stream_task_events(
     last = after
     try:
         while True:
-            async with db.read() as session:
-                backlog = await read_events(session, task_id, after=last)
+            backlog = await db.read(functools.partial(read_events, task_id=task_id, after=last))
             for event in backlog:
                 last = event.seq
                 yield format_sse(event)

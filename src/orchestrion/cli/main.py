@@ -237,9 +237,8 @@ async def _create_user(settings: Settings, name: str, role: str, password: str |
 
     runtime = Runtime.create(settings, routes={})
     try:
-        async with runtime.db.read() as session:
-            if await user_store.get_user_by_name(session, name) is not None:
-                raise ValueError(f"user {name!r} already exists")
+        if await runtime.db.read(lambda conn: user_store.get_user_by_name(conn, name)) is not None:
+            raise ValueError(f"user {name!r} already exists")
         _, key = await runtime.create_user(name=name, role=role, password=password)
         return key
     finally:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskStatus, utcnow
@@ -28,9 +26,8 @@ from orchestrion.intelligence.prior import PriorPredictor
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.queue.base import Job, JobQueue
 from orchestrion.store import tasks as task_store
-from orchestrion.store.database import Database
-from orchestrion.store.events import append_event
-from orchestrion.store.models import StepRow, TaskRow
+from orchestrion.store.database import Database, WriteTx
+from orchestrion.store.events import append_event, append_events
 from orchestrion.tools.base import InputFile
 from orchestrion.tools.inputs import validate_uploaded_files
 from orchestrion.tools.policy import WorkspacePolicy
@@ -147,16 +144,20 @@ class Coordinator:
             created_at=now,
             queued_at=now if request.auto_execute else None,
         )
-        async with self._db.write() as tx:
-            await task_store.insert_task(tx, task)
-            await append_event(
-                tx,
-                task.id,
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
                 EventType.TASK_CREATED,
                 {"task_type": task.task_type, "agents": list(team), "status": status.value},
             )
-            if request.auto_execute:
-                await append_event(tx, task.id, EventType.TASK_QUEUED, {"priority": task.priority})
+        ]
+        if request.auto_execute:
+            events.append((EventType.TASK_QUEUED, {"priority": task.priority}))
+
+        def persist(tx: WriteTx) -> None:
+            task_store.insert_task(tx, task)
+            append_events(tx, task.id, events)
+
+        await self._db.write(persist)
         self._metrics.tasks_submitted_total.labels(task.task_type).inc()
         if request.auto_execute:
             await self._queue.enqueue(task.id, priority=task.priority)
@@ -164,8 +165,8 @@ class Coordinator:
 
     async def get(self, caller: Caller, task_id: str) -> Task:
         """A task the caller may see; NotFoundError otherwise (never revealing others' tasks)."""
-        async with self._db.read() as session:
-            task = await task_store.get_task(session, task_id, owner_id=caller.owner_filter)
+        owner = caller.owner_filter
+        task = await self._db.read(lambda conn: task_store.get_task(conn, task_id, owner_id=owner))
         if task is None:
             raise NotFoundError(f"task {task_id} not found", details={"task_id": task_id})
         return task
@@ -192,26 +193,25 @@ class Coordinator:
         return await self.get(caller, task_id)
 
     async def _requeue(self, task: Task, *, from_status: TaskStatus, retry: bool) -> None:
-        async with self._db.write() as tx:
-            changed = await tx.session.execute(
-                update(TaskRow)
-                .where(TaskRow.id == task.id, TaskRow.status == from_status.value)
-                .values(
-                    status=TaskStatus.QUEUED.value,
-                    queued_at=utcnow(),
-                    error=None,
-                    finished_at=None,
-                    cancel_requested=False,
-                )
-                .returning(TaskRow.id)
+        def requeue(tx: WriteTx) -> bool:
+            moved = task_store.transition_task(
+                tx,
+                task.id,
+                from_status=from_status,
+                status=TaskStatus.QUEUED,
+                queued_at=utcnow(),
+                error=None,
+                finished_at=None,
+                cancel_requested=False,
             )
-            if changed.scalar_one_or_none() is None:
-                raise ConflictError("task changed status meanwhile", status="changed")
-            if retry:
-                await task_store.reset_unfinished_steps(tx, task.id)
-            await append_event(
-                tx, task.id, EventType.TASK_QUEUED, {"priority": task.priority, "retry": retry}
-            )
+            if moved:
+                if retry:
+                    task_store.reset_unfinished_steps(tx, task.id)
+                append_event(tx, task.id, EventType.TASK_QUEUED, {"priority": task.priority, "retry": retry})
+            return moved
+
+        if not await self._db.write(requeue):
+            raise ConflictError("task changed status meanwhile", status="changed")
         await self._queue.enqueue(task.id, priority=task.priority)
 
     async def cancel(self, caller: Caller, task_id: str) -> Task:
@@ -220,23 +220,25 @@ class Coordinator:
         if task.status in TERMINAL_STATUSES:
             raise ConflictError(f"task is already {task.status.value}", status=task.status)
         if task.status in (TaskStatus.PENDING, TaskStatus.QUEUED):
-            async with self._db.write() as tx:
-                changed = await tx.session.execute(
-                    update(TaskRow)
-                    .where(TaskRow.id == task.id, TaskRow.status == task.status.value)
-                    .values(
-                        status=TaskStatus.CANCELLED.value, finished_at=utcnow(), error="cancelled by user"
-                    )
-                    .returning(TaskRow.id)
+
+            def cancel_now(tx: WriteTx) -> bool:
+                moved = task_store.transition_task(
+                    tx,
+                    task.id,
+                    from_status=task.status,
+                    status=TaskStatus.CANCELLED,
+                    finished_at=utcnow(),
+                    error="cancelled by user",
                 )
-                cancelled_now = changed.scalar_one_or_none() is not None
-                if cancelled_now:
-                    await append_event(tx, task.id, EventType.TASK_CANCELLED, {"reason": "cancelled by user"})
-            if cancelled_now:
+                if moved:
+                    task_store.cancel_unfinished_steps(tx, task.id)
+                    append_event(tx, task.id, EventType.TASK_CANCELLED, {"reason": "cancelled by user"})
+                return moved
+
+            if await self._db.write(cancel_now):
                 self._metrics.observe_task(task.task_type, TaskStatus.CANCELLED.value, None)
                 return await self.get(caller, task_id)
-        async with self._db.write() as tx:
-            await task_store.set_task_fields(tx, task.id, cancel_requested=True)
+        await self._db.write(lambda tx: task_store.set_task_fields(tx, task.id, cancel_requested=True))
         if self._queue.request_cancel(task.id):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
@@ -245,8 +247,7 @@ class Coordinator:
 
     async def _wait_terminal(self, task_id: str) -> None:
         while True:
-            async with self._db.read() as session:
-                task = await task_store.get_task(session, task_id)
+            task = await self._db.read(lambda conn: task_store.get_task(conn, task_id))
             if task is None or task.status in TERMINAL_STATUSES:
                 return
             await asyncio.sleep(0.02)
@@ -255,8 +256,7 @@ class Coordinator:
 
     async def handle(self, job: Job) -> None:
         """The queue's handler: run a claimed task to a final status (or leave it to be resumed)."""
-        async with self._db.read() as session:
-            task = await task_store.get_task(session, job.task_id, with_inputs=True)
+        task = await self._db.read(lambda conn: task_store.get_task(conn, job.task_id, with_inputs=True))
         if task is None or task.status is not TaskStatus.RUNNING:
             return
         self._metrics.runs_in_progress.inc()
@@ -265,16 +265,19 @@ class Coordinator:
         finally:
             self._metrics.runs_in_progress.dec()
 
+    def record_start(self, tx: WriteTx, job: Job, attempt: int, started_at: datetime | None) -> None:
+        """Claim hook: stamp the first start and emit `task.started` in the claim's transaction."""
+        if started_at is None:
+            task_store.set_task_fields(tx, job.task_id, started_at=utcnow())
+        append_event(
+            tx,
+            job.task_id,
+            EventType.TASK_STARTED,
+            {"attempt": attempt, "resumed": attempt > 1, "worker": job.worker_id},
+        )
+
     async def _run(self, task: Task, job: Job) -> None:
         started_at = task.started_at or utcnow()
-        async with self._db.write() as tx:
-            await task_store.set_task_fields(tx, task.id, started_at=started_at)
-            await append_event(
-                tx,
-                task.id,
-                EventType.TASK_STARTED,
-                {"attempt": task.attempt, "resumed": task.attempt > 1, "worker": job.worker_id},
-            )
         try:
             files = await self._load_files(task)
         except OrchestrionError as exc:
@@ -335,8 +338,14 @@ class Coordinator:
     ) -> None:
         finished = utcnow()
         duration = (finished - started_at).total_seconds()
-        async with self._db.write() as tx:
-            await task_store.set_task_fields(
+        kind = {
+            TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
+            TaskStatus.FAILED: EventType.TASK_FAILED,
+        }.get(status, EventType.TASK_COMPLETED)
+        data = {"status": status.value, "error": error, "duration_seconds": round(duration, 4)}
+
+        def finish(tx: WriteTx) -> None:
+            task_store.set_task_fields(
                 tx,
                 task.id,
                 status=status,
@@ -345,24 +354,11 @@ class Coordinator:
                 lease_owner=None,
                 lease_expires_at=None,
             )
-            await tx.session.execute(
-                update(StepRow)
-                .where(
-                    StepRow.task_id == task.id,
-                    StepRow.status.in_([StepStatus.RUNNING.value, StepStatus.PENDING.value]),
-                )
-                .values(status=StepStatus.CANCELLED.value)
-            )
-            event = {
-                TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
-                TaskStatus.FAILED: EventType.TASK_FAILED,
-            }.get(status, EventType.TASK_COMPLETED)
-            await append_event(
-                tx,
-                task.id,
-                event,
-                {"status": status.value, "error": error, "duration_seconds": round(duration, 4)},
-            )
+            if status is not TaskStatus.SUCCEEDED:
+                task_store.cancel_unfinished_steps(tx, task.id)
+            append_event(tx, task.id, kind, data)
+
+        await self._db.write(finish)
         self._metrics.observe_task(task.task_type, status.value, duration)
 
 

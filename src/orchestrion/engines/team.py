@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from orchestrion.agents.prompts import summary_request, usable_text
 from orchestrion.agents.registry import AgentRegistry
@@ -26,8 +27,8 @@ from orchestrion.exceptions import OrchestrionError, ProviderError
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
-from orchestrion.store.database import Database
-from orchestrion.store.events import append_event
+from orchestrion.store.database import Database, WriteTx
+from orchestrion.store.events import append_event, append_events
 from orchestrion.tools.base import InputFile
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class TeamEngine(Engine):
         slots = asyncio.Semaphore(self._step_concurrency)
         try:
             while True:
+                ready: list[Step] = []
+                skipped: list[Step] = []
                 for step in plan.steps:
                     if states[step.id] is not StepStatus.PENDING or step.id in running.values():
                         continue
@@ -76,12 +79,19 @@ class TeamEngine(Engine):
                         continue
                     if step.trigger == "all_succeeded" and any(d is not StepStatus.SUCCEEDED for d in deps):
                         states[step.id] = StepStatus.SKIPPED
-                        await self._skip(task, step)
-                        continue
+                        skipped.append(step)
+                    else:
+                        ready.append(step)
+                if skipped or ready:
+                    # Steps that become ready together start in one transaction.
+                    await self._db.write(functools.partial(self._begin_steps, task, ready, attempts, skipped))
+                for step in ready:
                     job = asyncio.create_task(
                         self._guarded(slots, task, step, attempts[step.id], files), name=f"step-{step.id}"
                     )
                     running[job] = step.id
+                if skipped and not ready and not running:
+                    continue
                 if not running:
                     return states
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -92,6 +102,39 @@ class TeamEngine(Engine):
                 job.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+    def _begin_steps(
+        self,
+        task: Task,
+        ready: Sequence[Step],
+        attempts: Mapping[str, int],
+        skipped: Sequence[Step],
+        tx: WriteTx,
+    ) -> None:
+        events: list[tuple[str, dict[str, Any]]] = []
+        now = utcnow()
+        for step in skipped:
+            task_store.set_step_fields(tx, task.id, step.id, status=StepStatus.SKIPPED, finished_at=now)
+            events.append(
+                (
+                    EventType.STEP_FAILED,
+                    {
+                        "step_id": step.id,
+                        "agent_id": step.agent_id,
+                        "skipped": True,
+                        "error": "a dependency did not succeed",
+                    },
+                )
+            )
+        for step in ready:
+            attempt = attempts[step.id] + 1
+            task_store.set_step_fields(
+                tx, task.id, step.id, status=StepStatus.RUNNING, attempts=attempt, started_at=now, error=None
+            )
+            events.append(
+                (EventType.STEP_STARTED, {"step_id": step.id, "agent_id": step.agent_id, "attempt": attempt})
+            )
+        append_events(tx, task.id, events)
 
     async def _guarded(
         self,
@@ -107,25 +150,15 @@ class TeamEngine(Engine):
     async def _execute(
         self, task: Task, step: Step, prior_attempts: int, files: Sequence[InputFile]
     ) -> StepStatus:
+        """Run a step whose first attempt was already marked started; retries mark their own."""
         spec = self._registry.agent(step.agent_id)
         error = ""
+        attempt = prior_attempts
         for retry in range(step.max_retries + 1):
             attempt = prior_attempts + retry + 1
-            async with self._db.write() as tx:
-                await task_store.set_step_fields(
-                    tx,
-                    task.id,
-                    step.id,
-                    status=StepStatus.RUNNING,
-                    attempts=attempt,
-                    started_at=utcnow(),
-                    error=None,
-                )
-                await append_event(
-                    tx,
-                    task.id,
-                    EventType.STEP_STARTED,
-                    {"step_id": step.id, "agent_id": spec.id, "attempt": attempt},
+            if retry:
+                await self._db.write(
+                    functools.partial(self._begin_steps, task, [step], {step.id: attempt - 1}, [])
                 )
             started = time.perf_counter()
             try:
@@ -155,24 +188,23 @@ class TeamEngine(Engine):
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 run = replace(run, attempts=attempt, duration_seconds=time.perf_counter() - started)
-                await self._checkpoint(task, step, run, result)
+                await self._db.write(functools.partial(_checkpoint, task, step, run, result))
                 self._metrics.observe_step(spec.id, StepStatus.SUCCEEDED, time.perf_counter() - started)
                 return StepStatus.SUCCEEDED
             self._metrics.observe_step(spec.id, StepStatus.FAILED, time.perf_counter() - started)
             if retry < step.max_retries:
                 delay = random.uniform(0, self._backoff * 2**retry)
-                async with self._db.write() as tx:
-                    await append_event(
-                        tx,
-                        task.id,
-                        EventType.STEP_RETRYING,
-                        {
-                            "step_id": step.id,
-                            "attempt": attempt,
-                            "error": error,
-                            "delay_seconds": round(delay, 3),
-                        },
+                retrying = {
+                    "step_id": step.id,
+                    "attempt": attempt,
+                    "error": error,
+                    "delay_seconds": round(delay, 3),
+                }
+                await self._db.write(
+                    functools.partial(
+                        append_event, task_id=task.id, type_=EventType.STEP_RETRYING, data=retrying
                     )
+                )
                 await asyncio.sleep(delay)
         failed = AgentRun(
             task_id=task.id,
@@ -182,79 +214,30 @@ class TeamEngine(Engine):
             attempts=attempt,
             error=error,
         )
-        await self._checkpoint(task, step, failed, None)
+        await self._db.write(functools.partial(_checkpoint, task, step, failed, None))
         return StepStatus.FAILED
-
-    async def _checkpoint(self, task: Task, step: Step, run: AgentRun, result: Result | None) -> None:
-        async with self._db.write() as tx:
-            await run_store.save_run(tx, run)
-            if result is not None:
-                await run_store.save_result(tx, result)
-            await task_store.set_step_fields(
-                tx,
-                task.id,
-                step.id,
-                status=run.status,
-                attempts=run.attempts,
-                finished_at=utcnow(),
-                error=run.error,
-            )
-            data = {
-                "step_id": step.id,
-                "agent_id": run.agent_id,
-                "attempt": run.attempts,
-                "duration_seconds": round(run.duration_seconds, 4),
-            }
-            if run.status is StepStatus.SUCCEEDED:
-                data |= {
-                    "findings": len(run.findings),
-                    "evidence": len(run.evidence),
-                    "tokens": run.tokens_in + run.tokens_out,
-                }
-                await append_event(tx, task.id, EventType.STEP_COMPLETED, data)
-            else:
-                await append_event(tx, task.id, EventType.STEP_FAILED, data | {"error": run.error})
-
-    async def _skip(self, task: Task, step: Step) -> None:
-        async with self._db.write() as tx:
-            await task_store.set_step_fields(
-                tx, task.id, step.id, status=StepStatus.SKIPPED, finished_at=utcnow()
-            )
-            await append_event(
-                tx,
-                task.id,
-                EventType.STEP_FAILED,
-                {
-                    "step_id": step.id,
-                    "agent_id": step.agent_id,
-                    "skipped": True,
-                    "error": "a dependency did not succeed",
-                },
-            )
 
     async def _tool_called(self, task_id: str, step_id: str, attempt: int, call: ToolCall) -> None:
         self._metrics.observe_tool(call.tool, "error" if call.error else "ok", call.duration_seconds)
-        async with self._db.write() as tx:
-            await append_event(
-                tx,
-                task_id,
-                EventType.TOOL_CALLED,
-                {
-                    "step_id": step_id,
-                    "attempt": attempt,
-                    "tool": call.tool,
-                    "evidence": len(call.evidence_ids),
-                    "duration_seconds": round(call.duration_seconds, 4),
-                    "error": call.error,
-                },
-            )
+        data = {
+            "step_id": step_id,
+            "attempt": attempt,
+            "tool": call.tool,
+            "evidence": len(call.evidence_ids),
+            "duration_seconds": round(call.duration_seconds, 4),
+            "error": call.error,
+        }
+        await self._db.write(lambda tx: append_event(tx, task_id, EventType.TOOL_CALLED, data))
 
     async def _report(
         self, task: Task, step: Step, attempt: int, files: Sequence[InputFile]
     ) -> tuple[AgentRun, Result]:
         spec = self._registry.agent(step.agent_id)
-        async with self._db.read() as session:
-            runs = [r for r in await run_store.read_runs(session, task.id) if r.step_id in step.depends_on]
+        runs = [
+            r
+            for r in await self._db.read(lambda conn: run_store.read_runs(conn, task.id))
+            if r.step_id in step.depends_on
+        ]
         agg = aggregate(runs, planned_specialists=len(step.depends_on))
         summary = headline(
             findings=agg.findings, counts=agg.counts, agents=len(step.depends_on), inputs=len(files)
@@ -314,3 +297,28 @@ class TeamEngine(Engine):
             attempts=attempt,
         )
         return run, result
+
+
+def _checkpoint(task: Task, step: Step, run: AgentRun, result: Result | None, tx: WriteTx) -> None:
+    """One step's outcome: the run, the result (reporter), the step status and its event, atomically."""
+    run_store.save_run(tx, run)
+    if result is not None:
+        run_store.save_result(tx, result)
+    task_store.set_step_fields(
+        tx, task.id, step.id, status=run.status, attempts=run.attempts, finished_at=utcnow(), error=run.error
+    )
+    data: dict[str, Any] = {
+        "step_id": step.id,
+        "agent_id": run.agent_id,
+        "attempt": run.attempts,
+        "duration_seconds": round(run.duration_seconds, 4),
+    }
+    if run.status is StepStatus.SUCCEEDED:
+        data |= {
+            "findings": len(run.findings),
+            "evidence": len(run.evidence),
+            "tokens": run.tokens_in + run.tokens_out,
+        }
+        append_event(tx, task.id, EventType.STEP_COMPLETED, data)
+    else:
+        append_event(tx, task.id, EventType.STEP_FAILED, data | {"error": run.error})

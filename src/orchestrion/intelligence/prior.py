@@ -57,7 +57,6 @@ class PriorPredictor:
         cached = self._cache.get(task_type)
         if cached and now - cached[0] < self._cache_seconds:
             return cached[1]
-        async with self._db.read() as session:
-            outcomes = await task_store.recent_outcomes(session, task_type)
+        outcomes = await self._db.read(lambda conn: task_store.recent_outcomes(conn, task_type))
         self._cache[task_type] = (now, outcomes)
         return outcomes

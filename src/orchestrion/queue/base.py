@@ -10,6 +10,9 @@ import abc
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestrion.store.database import WriteTx
 
 
 @dataclass(kw_only=True)
@@ -23,6 +26,8 @@ class Job:
 
 
 JobHandler = Callable[[Job], Awaitable[None]]
+ClaimHook = Callable[[WriteTx, Job, int, datetime | None], None]
+"""Runs inside the claim's transaction: (tx, job, attempt, first start time or None)."""
 
 
 class JobQueue(abc.ABC):
@@ -33,8 +38,11 @@ class JobQueue(abc.ABC):
         """Make a queued task available to a worker."""
 
     @abc.abstractmethod
-    async def start(self, handler: JobHandler) -> None:
-        """Start consuming (workers, heartbeats, the sweeper that resumes dead workers' runs)."""
+    async def start(self, handler: JobHandler, *, on_claim: ClaimHook | None = None) -> None:
+        """Start consuming (workers, heartbeats, the sweeper that resumes dead workers' runs).
+
+        `on_claim` writes in the same transaction as a successful claim (the run's start event).
+        """
 
     @abc.abstractmethod
     async def stop(self) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
 
-from orchestrion.queue.base import Job, JobHandler, JobQueue
+from orchestrion.queue.base import ClaimHook, Job, JobHandler, JobQueue
 from orchestrion.store import tasks as task_store
-from orchestrion.store.database import Database
+from orchestrion.store.database import Database, WriteTx
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class LocalJobQueue(JobQueue):
         self._jobs: dict[str, Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._handler: JobHandler | None = None
+        self._on_claim: ClaimHook | None = None
 
     async def enqueue(self, task_id: str, *, priority: int = 5) -> None:
         if task_id in self._waiting or task_id in self._jobs:
@@ -50,8 +52,9 @@ class LocalJobQueue(JobQueue):
         self._waiting.add(task_id)
         await self._queue.put((-priority, next(self._counter), task_id))
 
-    async def start(self, handler: JobHandler) -> None:
+    async def start(self, handler: JobHandler, *, on_claim: ClaimHook | None = None) -> None:
         self._handler = handler
+        self._on_claim = on_claim
         await self._sweep()
         self._tasks = [
             asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self._concurrency)
@@ -69,8 +72,9 @@ class LocalJobQueue(JobQueue):
         if in_flight:
             # Hand the runs back at once: the next start (here or elsewhere) resumes them without
             # waiting for their leases to expire.
-            async with self._db.write() as tx:
-                await task_store.release_leases(tx, in_flight, worker_id=self.worker_id)
+            await self._db.write(
+                lambda tx: task_store.release_leases(tx, in_flight, worker_id=self.worker_id)
+            )
 
     def request_cancel(self, task_id: str) -> bool:
         job = self._jobs.get(task_id)
@@ -86,8 +90,8 @@ class LocalJobQueue(JobQueue):
         return len(self._jobs)
 
     async def _sweep(self) -> None:
-        async with self._db.read() as session:
-            ids = await task_store.find_resumable(session, now=time.time())
+        now = time.time()
+        ids = await self._db.read(lambda conn: task_store.find_resumable(conn, now=now))
         for task_id in ids:
             await self.enqueue(task_id)
 
@@ -111,13 +115,21 @@ class LocalJobQueue(JobQueue):
                 logger.exception("run failed outside its handler", extra={"task_id": task_id})
 
     async def _run_one(self, task_id: str) -> None:
-        async with self._db.write() as tx:
-            claimed = await task_store.claim_task(
-                tx, task_id, worker_id=self.worker_id, lease_seconds=self._lease, now=time.time()
-            )
-        if not claimed or self._handler is None:
+        if self._handler is None:
             return
         job = Job(task_id=task_id, worker_id=self.worker_id)
+        now = time.time()
+
+        def claim(tx: WriteTx) -> bool:
+            claimed = task_store.claim_task(
+                tx, task_id, worker_id=self.worker_id, lease_seconds=self._lease, now=now
+            )
+            if claimed is not None and self._on_claim is not None:
+                self._on_claim(tx, job, *claimed)
+            return claimed is not None
+
+        if not await self._db.write(claim):
+            return
         self._jobs[task_id] = job
         heartbeat = asyncio.create_task(self._heartbeat(job), name=f"heartbeat-{task_id}")
         try:
@@ -131,11 +143,17 @@ class LocalJobQueue(JobQueue):
     async def _heartbeat(self, job: Job) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
+            now = time.time()
             try:
-                async with self._db.write() as tx:
-                    held, cancel = await task_store.renew_lease(
-                        tx, job.task_id, worker_id=job.worker_id, lease_seconds=self._lease, now=time.time()
+                held, cancel = await self._db.write(
+                    functools.partial(
+                        task_store.renew_lease,
+                        task_id=job.task_id,
+                        worker_id=job.worker_id,
+                        lease_seconds=self._lease,
+                        now=now,
                     )
+                )
             except Exception:
                 logger.exception("heartbeat failed", extra={"task_id": job.task_id})
                 continue

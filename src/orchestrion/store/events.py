@@ -2,47 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from orchestrion.domain.events import Event
 from orchestrion.domain.tasks import utcnow
 from orchestrion.store.database import WriteTx
 from orchestrion.store.models import EventRow, TaskRow
 
+TASKS = cast(Table, TaskRow.__table__)
+EVENTS = cast(Table, EventRow.__table__)
 
-async def append_event(tx: WriteTx, task_id: str, type_: str, data: dict[str, Any] | None = None) -> Event:
-    """Allocate the task's next sequence number and record the event; published after commit."""
-    seq = (
-        await tx.session.execute(
-            update(TaskRow)
-            .where(TaskRow.id == task_id)
-            .values(event_seq=TaskRow.event_seq + 1)
-            .returning(TaskRow.event_seq)
-        )
-    ).scalar_one()
-    event = Event(task_id=task_id, seq=seq, type=str(type_), data=dict(data or {}), created_at=utcnow())
-    tx.session.add(
-        EventRow(task_id=task_id, seq=seq, type=event.type, data=event.data, created_at=event.created_at)
+
+_BUMP = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("k_id"))
+    .values(event_seq=TASKS.c.event_seq + bindparam("v_count"))
+    .returning(TASKS.c.event_seq)
+)
+_INSERT = insert(EVENTS)
+_READ = (
+    select(EVENTS.c.task_id, EVENTS.c.seq, EVENTS.c.type, EVENTS.c.data, EVENTS.c.created_at)
+    .where(EVENTS.c.task_id == bindparam("k_task"), EVENTS.c.seq > bindparam("k_after"))
+    .order_by(EVENTS.c.seq)
+    .limit(bindparam("k_limit"))
+)
+
+
+def append_events(tx: WriteTx, task_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
+    """Record events for one task: one counter update for all of them, one batched insert."""
+    if not items:
+        return []
+    last = tx.conn.execute(_BUMP, {"k_id": task_id, "v_count": len(items)}).scalar_one()
+    now = utcnow()
+    first = last - len(items) + 1
+    events = [
+        Event(task_id=task_id, seq=first + i, type=str(kind), data=dict(data), created_at=now)
+        for i, (kind, data) in enumerate(items)
+    ]
+    tx.conn.execute(
+        _INSERT,
+        [
+            {"task_id": e.task_id, "seq": e.seq, "type": e.type, "data": e.data, "created_at": now}
+            for e in events
+        ],
     )
-    tx.events.append(event)
-    return event
+    tx.events.extend(events)
+    return events
 
 
-async def read_events(
-    session: AsyncSession, task_id: str, *, after: int = 0, limit: int = 1000
-) -> list[Event]:
+def append_event(tx: WriteTx, task_id: str, type_: str, data: dict[str, Any] | None = None) -> Event:
+    """Record one event; published after the transaction commits."""
+    return append_events(tx, task_id, [(type_, data or {})])[0]
+
+
+def read_events(conn: Connection, task_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
     """Events of a task with seq > `after`, oldest first."""
-    rows = (
-        await session.execute(
-            select(EventRow)
-            .where(EventRow.task_id == task_id, EventRow.seq > after)
-            .order_by(EventRow.seq)
-            .limit(limit)
-        )
-    ).scalars()
+    rows = conn.execute(_READ, {"k_task": task_id, "k_after": after, "k_limit": limit})
     return [
         Event(task_id=r.task_id, seq=r.seq, type=r.type, data=r.data, created_at=r.created_at) for r in rows
     ]

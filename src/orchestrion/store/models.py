@@ -123,7 +123,8 @@ class AgentRunRow(Base):
     __tablename__ = "agent_runs"
     __table_args__ = (UniqueConstraint("task_id", "step_id", name="uq_agent_runs_task_step"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # "<task_id>/<step_id>": known before the insert, so children need no RETURNING round trip.
+    id: Mapped[str] = mapped_column(String(110), primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[str] = mapped_column(String(64))
     agent_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -144,7 +145,7 @@ class ToolCallRow(Base):
     __tablename__ = "tool_calls"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     tool: Mapped[str] = mapped_column(String(64))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -159,7 +160,7 @@ class EvidenceRow(Base):
 
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     evidence_id: Mapped[str] = mapped_column(String(160), primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     tool: Mapped[str] = mapped_column(String(64))
     summary: Mapped[str] = mapped_column(Text)
@@ -171,7 +172,7 @@ class FindingRow(Base):
     __tablename__ = "findings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     agent_id: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(500))

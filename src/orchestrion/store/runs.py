@@ -3,105 +3,132 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BindParameter, Connection, Table, bindparam, delete, insert, select
 
 from orchestrion.domain.findings import Evidence, Finding, Severity
 from orchestrion.domain.tasks import AgentRun, QualityScore, Result, StepStatus, ToolCall, utcnow
 from orchestrion.store.database import WriteTx
 from orchestrion.store.models import AgentRunRow, EvidenceRow, FindingRow, ResultRow, ToolCallRow
 
+RUNS = cast(Table, AgentRunRow.__table__)
+TOOL_CALLS = cast(Table, ToolCallRow.__table__)
+EVIDENCE = cast(Table, EvidenceRow.__table__)
+FINDINGS = cast(Table, FindingRow.__table__)
+RESULTS = cast(Table, ResultRow.__table__)
 
-async def save_run(tx: WriteTx, run: AgentRun) -> int:
+_DELETE_RUN = delete(RUNS).where(RUNS.c.id == bindparam("k_id"))
+_INSERT_RUN = insert(RUNS)
+_INSERT_TOOL_CALLS = insert(TOOL_CALLS)
+_INSERT_EVIDENCE = insert(EVIDENCE)
+_INSERT_FINDINGS = insert(FINDINGS)
+_DELETE_RESULT = delete(RESULTS).where(RESULTS.c.task_id == bindparam("k_task"))
+_INSERT_RESULT = insert(RESULTS)
+_READ_RESULT = select(RESULTS).where(RESULTS.c.task_id == bindparam("k_task"))
+_READ_RUNS = select(RUNS).where(RUNS.c.task_id == bindparam("k_task")).order_by(RUNS.c.created_at, RUNS.c.id)
+_IDS: BindParameter[Any] = bindparam("k_ids", expanding=True)
+_READ_TOOL_CALLS = (
+    select(TOOL_CALLS)
+    .where(TOOL_CALLS.c.run_id.in_(_IDS))
+    .order_by(TOOL_CALLS.c.run_id, TOOL_CALLS.c.position)
+)
+_READ_EVIDENCE = (
+    select(EVIDENCE).where(EVIDENCE.c.run_id.in_(_IDS)).order_by(EVIDENCE.c.run_id, EVIDENCE.c.position)
+)
+_READ_FINDINGS = (
+    select(FINDINGS).where(FINDINGS.c.run_id.in_(_IDS)).order_by(FINDINGS.c.run_id, FINDINGS.c.position)
+)
+
+
+def save_run(tx: WriteTx, run: AgentRun) -> str:
     """Persist a step's checkpoint, replacing an earlier run of the same step (a retried failure)."""
-    session = tx.session
-    await session.execute(
-        delete(AgentRunRow).where(AgentRunRow.task_id == run.task_id, AgentRunRow.step_id == run.step_id)
+    conn = tx.conn
+    run_id = f"{run.task_id}/{run.step_id}"
+    conn.execute(_DELETE_RUN, {"k_id": run_id})
+    conn.execute(
+        _INSERT_RUN,
+        {
+            "id": run_id,
+            "task_id": run.task_id,
+            "step_id": run.step_id,
+            "agent_id": run.agent_id,
+            "status": run.status.value,
+            "summary": run.summary,
+            "provider": run.provider,
+            "model": run.model,
+            "tokens_in": run.tokens_in,
+            "tokens_out": run.tokens_out,
+            "cost_usd": run.cost_usd,
+            "duration_seconds": run.duration_seconds,
+            "attempts": run.attempts,
+            "error": run.error,
+            "created_at": utcnow(),
+        },
     )
-    row = AgentRunRow(
-        task_id=run.task_id,
-        step_id=run.step_id,
-        agent_id=run.agent_id,
-        status=run.status.value,
-        summary=run.summary,
-        provider=run.provider,
-        model=run.model,
-        tokens_in=run.tokens_in,
-        tokens_out=run.tokens_out,
-        cost_usd=run.cost_usd,
-        duration_seconds=run.duration_seconds,
-        attempts=run.attempts,
-        error=run.error,
-        created_at=utcnow(),
-    )
-    session.add(row)
-    await session.flush()
-    run_id = row.id
-    session.add_all(
-        ToolCallRow(
-            run_id=run_id,
-            position=i,
-            tool=c.tool,
-            arguments=c.arguments,
-            result_digest=c.result_digest,
-            duration_seconds=c.duration_seconds,
-            evidence_ids=list(c.evidence_ids),
-            error=c.error,
+    if run.tool_calls:
+        conn.execute(
+            _INSERT_TOOL_CALLS,
+            [
+                {
+                    "run_id": run_id,
+                    "position": i,
+                    "tool": c.tool,
+                    "arguments": c.arguments,
+                    "result_digest": c.result_digest,
+                    "duration_seconds": c.duration_seconds,
+                    "evidence_ids": list(c.evidence_ids),
+                    "error": c.error,
+                }
+                for i, c in enumerate(run.tool_calls)
+            ],
         )
-        for i, c in enumerate(run.tool_calls)
-    )
-    session.add_all(
-        EvidenceRow(
-            task_id=run.task_id,
-            evidence_id=e.id,
-            run_id=run_id,
-            position=i,
-            tool=e.tool,
-            summary=e.summary,
-            data=e.data,
-            location=e.location,
+    if run.evidence:
+        conn.execute(
+            _INSERT_EVIDENCE,
+            [
+                {
+                    "task_id": run.task_id,
+                    "evidence_id": e.id,
+                    "run_id": run_id,
+                    "position": i,
+                    "tool": e.tool,
+                    "summary": e.summary,
+                    "data": e.data,
+                    "location": e.location,
+                }
+                for i, e in enumerate(run.evidence)
+            ],
         )
-        for i, e in enumerate(run.evidence)
-    )
-    session.add_all(
-        FindingRow(
-            run_id=run_id,
-            position=i,
-            agent_id=f.agent_id,
-            title=f.title[:500],
-            severity=f.severity.value,
-            description=f.description,
-            recommendation=f.recommendation,
-            evidence_ids=list(f.evidence_ids),
-            grounded=f.grounded,
+    if run.findings:
+        conn.execute(
+            _INSERT_FINDINGS,
+            [
+                {
+                    "run_id": run_id,
+                    "position": i,
+                    "agent_id": f.agent_id,
+                    "title": f.title[:500],
+                    "severity": f.severity.value,
+                    "description": f.description,
+                    "recommendation": f.recommendation,
+                    "evidence_ids": list(f.evidence_ids),
+                    "grounded": f.grounded,
+                }
+                for i, f in enumerate(run.findings)
+            ],
         )
-        for i, f in enumerate(run.findings)
-    )
     return run_id
 
 
-async def read_runs(session: AsyncSession, task_id: str) -> list[AgentRun]:
+def read_runs(conn: Connection, task_id: str) -> list[AgentRun]:
     """Every checkpointed run of a task, with tool calls, evidence and findings."""
-    rows = list(
-        (
-            await session.execute(
-                select(AgentRunRow).where(AgentRunRow.task_id == task_id).order_by(AgentRunRow.id)
-            )
-        ).scalars()
-    )
+    rows = list(conn.execute(_READ_RUNS, {"k_task": task_id}))
     if not rows:
         return []
     ids = [r.id for r in rows]
-    calls: dict[int, list[ToolCall]] = {i: [] for i in ids}
-    for c in (
-        await session.execute(
-            select(ToolCallRow)
-            .where(ToolCallRow.run_id.in_(ids))
-            .order_by(ToolCallRow.run_id, ToolCallRow.position)
-        )
-    ).scalars():
+    calls: dict[str, list[ToolCall]] = {i: [] for i in ids}
+    for c in conn.execute(_READ_TOOL_CALLS, {"k_ids": ids}):
         calls[c.run_id].append(
             ToolCall(
                 tool=c.tool,
@@ -112,25 +139,13 @@ async def read_runs(session: AsyncSession, task_id: str) -> list[AgentRun]:
                 error=c.error,
             )
         )
-    evidence: dict[int, list[Evidence]] = {i: [] for i in ids}
-    for e in (
-        await session.execute(
-            select(EvidenceRow)
-            .where(EvidenceRow.run_id.in_(ids))
-            .order_by(EvidenceRow.run_id, EvidenceRow.position)
-        )
-    ).scalars():
+    evidence: dict[str, list[Evidence]] = {i: [] for i in ids}
+    for e in conn.execute(_READ_EVIDENCE, {"k_ids": ids}):
         evidence[e.run_id].append(
             Evidence(id=e.evidence_id, tool=e.tool, summary=e.summary, data=e.data, location=e.location)
         )
-    findings: dict[int, list[Finding]] = {i: [] for i in ids}
-    for f in (
-        await session.execute(
-            select(FindingRow)
-            .where(FindingRow.run_id.in_(ids))
-            .order_by(FindingRow.run_id, FindingRow.position)
-        )
-    ).scalars():
+    findings: dict[str, list[Finding]] = {i: [] for i in ids}
+    for f in conn.execute(_READ_FINDINGS, {"k_ids": ids}):
         findings[f.run_id].append(
             Finding(
                 title=f.title,
@@ -187,27 +202,28 @@ def _finding_from_json(data: dict[str, Any]) -> Finding:
     )
 
 
-async def save_result(tx: WriteTx, result: Result) -> None:
+def save_result(tx: WriteTx, result: Result) -> None:
     """Persist (or replace, after a retry) a task's report."""
-    await tx.session.execute(delete(ResultRow).where(ResultRow.task_id == result.task_id))
+    tx.conn.execute(_DELETE_RESULT, {"k_task": result.task_id})
     quality = asdict(result.quality)
     quality["overall"] = result.quality.overall
-    tx.session.add(
-        ResultRow(
-            task_id=result.task_id,
-            summary=result.summary,
-            findings=[finding_to_json(f) for f in result.findings],
-            remediation=list(result.remediation),
-            quality=quality,
-            stats=result.stats,
-            created_at=result.created_at,
-        )
+    tx.conn.execute(
+        _INSERT_RESULT,
+        {
+            "task_id": result.task_id,
+            "summary": result.summary,
+            "findings": [finding_to_json(f) for f in result.findings],
+            "remediation": list(result.remediation),
+            "quality": quality,
+            "stats": result.stats,
+            "created_at": result.created_at,
+        },
     )
 
 
-async def read_result(session: AsyncSession, task_id: str) -> Result | None:
+def read_result(conn: Connection, task_id: str) -> Result | None:
     """A task's report, if it has one."""
-    row = await session.get(ResultRow, task_id)
+    row = conn.execute(_READ_RESULT, {"k_task": task_id}).one_or_none()
     if row is None:
         return None
     quality = {k: v for k, v in row.quality.items() if k != "overall"}

@@ -6,16 +6,65 @@ import base64
 import binascii
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, true, update
 
 from orchestrion.domain.tasks import Plan, Prediction, Step, StepStatus, Task, TaskStatus
 from orchestrion.exceptions import ValidationError
 from orchestrion.store.database import WriteTx
 from orchestrion.store.models import StepRow, TaskRow
+from orchestrion.store.statements import update_params, update_statement
+
+TASKS = cast(Table, TaskRow.__table__)
+STEPS = cast(Table, StepRow.__table__)
+_TASK_COLUMNS = [c for c in TASKS.c if c.name != "inputs"]
+
+_INSERT_TASK = insert(TASKS)
+_INSERT_STEPS = insert(STEPS)
+_GET_TASK = {
+    (with_inputs, owned): (
+        select(*(TASKS.c if with_inputs else _TASK_COLUMNS))
+        .where(TASKS.c.id == bindparam("k_id"))
+        .where(TASKS.c.owner_id == bindparam("k_owner") if owned else true())
+    )
+    for with_inputs in (False, True)
+    for owned in (False, True)
+}
+_GET_STEPS = select(STEPS).where(STEPS.c.task_id == bindparam("k_task")).order_by(STEPS.c.position)
+_CLAIM = (
+    update(TASKS)
+    .where(
+        TASKS.c.id == bindparam("k_id"),
+        or_(
+            TASKS.c.status == TaskStatus.QUEUED.value,
+            and_(TASKS.c.status == TaskStatus.RUNNING.value, TASKS.c.lease_expires_at < bindparam("k_now")),
+        ),
+    )
+    .values(
+        status=TaskStatus.RUNNING.value,
+        lease_owner=bindparam("v_owner"),
+        lease_expires_at=bindparam("v_expires"),
+        attempt=TASKS.c.attempt + 1,
+    )
+    .returning(TASKS.c.attempt, TASKS.c.started_at)
+)
+_RENEW = (
+    update(TASKS)
+    .where(
+        TASKS.c.id == bindparam("k_id"),
+        TASKS.c.lease_owner == bindparam("k_owner"),
+        TASKS.c.status == TaskStatus.RUNNING.value,
+    )
+    .values(lease_expires_at=bindparam("v_expires"))
+    .returning(TASKS.c.cancel_requested)
+)
+_UNFINISHED = [StepStatus.RUNNING.value, StepStatus.PENDING.value]
+_CANCEL_STEPS = (
+    update(STEPS)
+    .where(STEPS.c.task_id == bindparam("k_task"), STEPS.c.status.in_(_UNFINISHED))
+    .values(status=StepStatus.CANCELLED.value)
+)
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -36,7 +85,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _plan_from_json(data: dict[str, Any] | None, rows: list[StepRow] | None) -> Plan | None:
+def _plan_from_json(data: dict[str, Any] | None, rows: list[Row[Any]] | None) -> Plan | None:
     if not data:
         return None
     states = {r.step_id: r for r in rows or []}
@@ -59,7 +108,7 @@ def _plan_from_json(data: dict[str, Any] | None, rows: list[StepRow] | None) -> 
     return Plan(steps=tuple(steps), reasons=tuple(data.get("reasons", ())))
 
 
-def _task_from_row(row: TaskRow, steps: list[StepRow] | None = None, *, with_inputs: bool = False) -> Task:
+def _task_from_row(row: Row[Any], steps: list[Row[Any]] | None = None, *, with_inputs: bool = False) -> Task:
     return Task(
         id=row.id,
         owner_id=row.owner_id,
@@ -83,63 +132,70 @@ def _task_from_row(row: TaskRow, steps: list[StepRow] | None = None, *, with_inp
     )
 
 
-async def insert_task(tx: WriteTx, task: Task) -> None:
+def insert_task(tx: WriteTx, task: Task) -> None:
     """Persist a new task with its plan and one row per step."""
-    tx.session.add(
-        TaskRow(
-            id=task.id,
-            owner_id=task.owner_id,
-            title=task.title,
-            task_type=task.task_type,
-            target=task.target,
-            inputs=task.inputs,
-            priority=task.priority,
-            agents=list(task.agents),
-            status=task.status.value,
-            budget=task.budget,
-            deadline_seconds=task.deadline_seconds,
-            plan=plan_to_json(task.plan) if task.plan else None,
-            prediction=asdict(task.prediction) if task.prediction else None,
-            attempt=0,
-            event_seq=0,
-            created_at=task.created_at,
-            queued_at=task.queued_at,
-        )
+    tx.conn.execute(
+        _INSERT_TASK,
+        {
+            "id": task.id,
+            "owner_id": task.owner_id,
+            "title": task.title,
+            "task_type": task.task_type,
+            "target": task.target,
+            "inputs": task.inputs,
+            "priority": task.priority,
+            "agents": list(task.agents),
+            "status": task.status.value,
+            "budget": task.budget,
+            "deadline_seconds": task.deadline_seconds,
+            "plan": plan_to_json(task.plan) if task.plan else None,
+            "prediction": asdict(task.prediction) if task.prediction else None,
+            "error": None,
+            "attempt": 0,
+            "event_seq": 0,
+            "cancel_requested": False,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "created_at": task.created_at,
+            "queued_at": task.queued_at,
+            "started_at": None,
+            "finished_at": None,
+        },
     )
-    await tx.session.flush()
     if task.plan:
-        for position, step in enumerate(task.plan.steps):
-            tx.session.add(
-                StepRow(
-                    task_id=task.id,
-                    step_id=step.id,
-                    position=position,
-                    agent_id=step.agent_id,
-                    depends_on=list(step.depends_on),
-                    status=StepStatus.PENDING.value,
-                    attempts=0,
-                )
-            )
+        tx.conn.execute(
+            _INSERT_STEPS,
+            [
+                {
+                    "task_id": task.id,
+                    "step_id": step.id,
+                    "position": position,
+                    "agent_id": step.agent_id,
+                    "depends_on": list(step.depends_on),
+                    "status": StepStatus.PENDING.value,
+                    "attempts": 0,
+                    "error": None,
+                    "started_at": None,
+                    "finished_at": None,
+                }
+                for position, step in enumerate(task.plan.steps)
+            ],
+        )
 
 
-async def get_task(
-    session: AsyncSession, task_id: str, *, owner_id: str | None = None, with_inputs: bool = False
+def get_task(
+    conn: Connection, task_id: str, *, owner_id: str | None = None, with_inputs: bool = False
 ) -> Task | None:
     """A task by id; with `owner_id`, only if that user owns it."""
-    query = select(TaskRow).where(TaskRow.id == task_id)
-    if owner_id is not None:
-        query = query.where(TaskRow.owner_id == owner_id)
-    if with_inputs:
-        query = query.options(undefer(TaskRow.inputs))
-    row = (await session.execute(query)).scalar_one_or_none()
+    params = {"k_id": task_id} if owner_id is None else {"k_id": task_id, "k_owner": owner_id}
+    row = conn.execute(_GET_TASK[(with_inputs, owner_id is not None)], params).one_or_none()
     if row is None:
         return None
-    return _task_from_row(row, await _step_rows(session, task_id), with_inputs=with_inputs)
+    return _task_from_row(row, _step_rows(conn, task_id), with_inputs=with_inputs)
 
 
-async def _step_rows(session: AsyncSession, task_id: str) -> list[StepRow]:
-    query = select(StepRow).where(StepRow.task_id == task_id).order_by(StepRow.position)
-    return list((await session.execute(query)).scalars())
+def _step_rows(conn: Connection, task_id: str) -> list[Row[Any]]:
+    return list(conn.execute(_GET_STEPS, {"k_task": task_id}))
 
 
 def encode_cursor(created_at: datetime, task_id: str) -> str:
@@ -157,8 +213,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValidationError("cursor is not one this server issued", field="cursor") from exc
 
 
-async def list_tasks(
-    session: AsyncSession,
+def list_tasks(
+    conn: Connection,
     *,
     owner_id: str | None,
     status: str | None = None,
@@ -167,95 +223,97 @@ async def list_tasks(
     cursor: str | None = None,
 ) -> tuple[list[Task], str | None]:
     """Newest first, keyset-paginated; returns the page and the next cursor (None at the end)."""
-    query = select(TaskRow)
+    query = select(*_TASK_COLUMNS)
     if owner_id is not None:
-        query = query.where(TaskRow.owner_id == owner_id)
+        query = query.where(TASKS.c.owner_id == owner_id)
     if status is not None:
-        query = query.where(TaskRow.status == status)
+        query = query.where(TASKS.c.status == status)
     if task_type is not None:
-        query = query.where(TaskRow.task_type == task_type)
+        query = query.where(TASKS.c.task_type == task_type)
     if cursor:
         created, last_id = decode_cursor(cursor)
         query = query.where(
-            or_(TaskRow.created_at < created, and_(TaskRow.created_at == created, TaskRow.id < last_id))
+            or_(TASKS.c.created_at < created, and_(TASKS.c.created_at == created, TASKS.c.id < last_id))
         )
-    query = query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).scalars())
+    query = query.order_by(TASKS.c.created_at.desc(), TASKS.c.id.desc()).limit(limit + 1)
+    rows = list(conn.execute(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    tasks = [_task_from_row(r) for r in rows]
+    steps: dict[str, list[Row[Any]]] = {r.id: [] for r in rows}
+    if rows:
+        for step in conn.execute(
+            select(STEPS).where(STEPS.c.task_id.in_(list(steps))).order_by(STEPS.c.task_id, STEPS.c.position)
+        ):
+            steps[step.task_id].append(step)
+    tasks = [_task_from_row(r, steps[r.id]) for r in rows]
     next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
     return tasks, next_cursor
 
 
-async def set_task_fields(tx: WriteTx, task_id: str, **fields: Any) -> None:
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.value if isinstance(v, TaskStatus | StepStatus) else v) for k, v in fields.items()}
+
+
+def set_task_fields(tx: WriteTx, task_id: str, **fields: Any) -> None:
     """Update columns of one task."""
-    if "status" in fields and isinstance(fields["status"], TaskStatus):
-        fields["status"] = fields["status"].value
-    await tx.session.execute(update(TaskRow).where(TaskRow.id == task_id).values(**fields))
+    values = _plain(fields)
+    statement = update_statement(TASKS, ("id",), tuple(sorted(values)))
+    tx.conn.execute(statement, update_params({"id": task_id}, values))
 
 
-async def set_step_fields(tx: WriteTx, task_id: str, step_id: str, **fields: Any) -> None:
+def set_step_fields(tx: WriteTx, task_id: str, step_id: str, **fields: Any) -> None:
     """Update columns of one step."""
-    if "status" in fields and isinstance(fields["status"], StepStatus):
-        fields["status"] = fields["status"].value
-    await tx.session.execute(
-        update(StepRow).where(StepRow.task_id == task_id, StepRow.step_id == step_id).values(**fields)
-    )
+    values = _plain(fields)
+    statement = update_statement(STEPS, ("task_id", "step_id"), tuple(sorted(values)))
+    tx.conn.execute(statement, update_params({"task_id": task_id, "step_id": step_id}, values))
 
 
-async def reset_unfinished_steps(tx: WriteTx, task_id: str) -> None:
+def transition_task(tx: WriteTx, task_id: str, *, from_status: TaskStatus, **fields: Any) -> bool:
+    """Update a task only if it is still in `from_status`; True when it was."""
+    values = _plain(fields)
+    statement = update_statement(TASKS, ("id", "status"), tuple(sorted(values))).returning(TASKS.c.id)
+    params = update_params({"id": task_id, "status": from_status.value}, values)
+    return tx.conn.execute(statement, params).scalar_one_or_none() is not None
+
+
+def cancel_unfinished_steps(tx: WriteTx, task_id: str) -> None:
+    """Mark steps that never finished as cancelled (the task ended without them)."""
+    tx.conn.execute(_CANCEL_STEPS, {"k_task": task_id})
+
+
+def reset_unfinished_steps(tx: WriteTx, task_id: str) -> None:
     """Put failed, cancelled, skipped and interrupted steps back to pending (retry resumes the rest)."""
-    await tx.session.execute(
-        update(StepRow)
-        .where(StepRow.task_id == task_id, StepRow.status != StepStatus.SUCCEEDED.value)
+    tx.conn.execute(
+        update(STEPS)
+        .where(STEPS.c.task_id == task_id, STEPS.c.status != StepStatus.SUCCEEDED.value)
         .values(status=StepStatus.PENDING.value, error=None)
     )
 
 
-async def claim_task(tx: WriteTx, task_id: str, *, worker_id: str, lease_seconds: float, now: float) -> bool:
-    """Take the run's lease if it is queued, or running under an expired lease."""
-    result = await tx.session.execute(
-        update(TaskRow)
-        .where(
-            TaskRow.id == task_id,
-            or_(
-                TaskRow.status == TaskStatus.QUEUED.value,
-                and_(TaskRow.status == TaskStatus.RUNNING.value, TaskRow.lease_expires_at < now),
-            ),
-        )
-        .values(
-            status=TaskStatus.RUNNING.value,
-            lease_owner=worker_id,
-            lease_expires_at=now + lease_seconds,
-            attempt=TaskRow.attempt + 1,
-        )
-        .returning(TaskRow.id)
-    )
-    return result.scalar_one_or_none() is not None
+def claim_task(
+    tx: WriteTx, task_id: str, *, worker_id: str, lease_seconds: float, now: float
+) -> tuple[int, datetime | None] | None:
+    """Take the run's lease if it is queued, or running under an expired lease.
+
+    Returns the run's attempt number and when it first started, or None when it was not claimable.
+    """
+    params = {"k_id": task_id, "k_now": now, "v_owner": worker_id, "v_expires": now + lease_seconds}
+    row = tx.conn.execute(_CLAIM, params).one_or_none()
+    return (int(row.attempt), row.started_at) if row is not None else None
 
 
-async def renew_lease(
+def renew_lease(
     tx: WriteTx, task_id: str, *, worker_id: str, lease_seconds: float, now: float
 ) -> tuple[bool, bool]:
     """Extend the lease; returns (still held, cancel requested)."""
-    result = await tx.session.execute(
-        update(TaskRow)
-        .where(
-            TaskRow.id == task_id,
-            TaskRow.lease_owner == worker_id,
-            TaskRow.status == TaskStatus.RUNNING.value,
-        )
-        .values(lease_expires_at=now + lease_seconds)
-        .returning(TaskRow.cancel_requested)
-    )
-    value = result.scalar_one_or_none()
+    params = {"k_id": task_id, "k_owner": worker_id, "v_expires": now + lease_seconds}
+    value = tx.conn.execute(_RENEW, params).scalar_one_or_none()
     return value is not None, bool(value)
 
 
-async def release_leases(tx: WriteTx, task_ids: list[str], *, worker_id: str) -> None:
+def release_leases(tx: WriteTx, task_ids: list[str], *, worker_id: str) -> None:
     """Expire this worker's leases on `task_ids` so that any worker may resume them now."""
-    await tx.session.execute(
+    tx.conn.execute(
         update(TaskRow)
         .where(
             TaskRow.id.in_(task_ids),
@@ -266,7 +324,7 @@ async def release_leases(tx: WriteTx, task_ids: list[str], *, worker_id: str) ->
     )
 
 
-async def find_resumable(session: AsyncSession, *, now: float, limit: int = 500) -> list[str]:
+def find_resumable(conn: Connection, *, now: float, limit: int = 500) -> list[str]:
     """Ids of runs waiting for a worker: queued, or running under an expired lease (a dead worker)."""
     query = (
         select(TaskRow.id)
@@ -279,18 +337,16 @@ async def find_resumable(session: AsyncSession, *, now: float, limit: int = 500)
         .order_by(TaskRow.priority.desc(), TaskRow.created_at)
         .limit(limit)
     )
-    return list((await session.execute(query)).scalars())
+    return list(conn.execute(query).scalars())
 
 
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
+def count_by_status(conn: Connection) -> dict[str, int]:
     """Number of tasks in each status."""
-    rows = await session.execute(select(TaskRow.status, func.count()).group_by(TaskRow.status))
+    rows = conn.execute(select(TASKS.c.status, func.count()).group_by(TASKS.c.status))
     return {str(status): int(count) for status, count in rows.all()}
 
 
-async def recent_outcomes(
-    session: AsyncSession, task_type: str, *, limit: int = 200
-) -> list[tuple[str, float | None]]:
+def recent_outcomes(conn: Connection, task_type: str, *, limit: int = 200) -> list[tuple[str, float | None]]:
     """(status, duration seconds) of the latest finished tasks of a type, for the prior."""
     query = (
         select(TaskRow.status, TaskRow.started_at, TaskRow.finished_at)
@@ -299,7 +355,7 @@ async def recent_outcomes(
         .limit(limit)
     )
     out: list[tuple[str, float | None]] = []
-    for status, started, finished in (await session.execute(query)).all():
+    for status, started, finished in conn.execute(query).all():
         duration = (finished - started).total_seconds() if started and finished else None
         out.append((status, duration))
     return out

@@ -21,8 +21,8 @@ async def create_token(
 ) -> TokenPublic:
     """A JWT access token, for a username and password or in exchange for a Bearer API key."""
     if body is not None:
-        async with runtime.db.read() as session:
-            user = await user_store.get_user_by_name(session, body.username)
+        name = body.username
+        user = await runtime.db.read(lambda conn: user_store.get_user_by_name(conn, name))
         if (
             user is None
             or user.disabled
@@ -42,8 +42,8 @@ async def create_token(
 @router.post("/users", status_code=201, response_model=UserCreated)
 async def create_user(body: UserCreate, _admin: AdminDep, runtime: RuntimeDep) -> UserCreated:
     """Create a user (admin only); the API key is shown once, in this response."""
-    async with runtime.db.read() as session:
-        if await user_store.get_user_by_name(session, body.name) is not None:
-            raise ConflictError(f"user {body.name} already exists", status="exists")
+    name = body.name
+    if await runtime.db.read(lambda conn: user_store.get_user_by_name(conn, name)) is not None:
+        raise ConflictError(f"user {body.name} already exists", status="exists")
     user, key = await runtime.create_user(name=body.name, role=body.role, password=body.password)
     return UserCreated(id=user.id, name=user.name, role=user.role, api_key=key)

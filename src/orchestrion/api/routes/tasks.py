@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection
 
 from orchestrion.api.deps import CallerDep, OperatorDep, RuntimeDep
 from orchestrion.api.schemas import (
@@ -25,7 +26,7 @@ from orchestrion.api.schemas import (
     TasksPublic,
 )
 from orchestrion.api.sse import stream_task_events
-from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskStatus, utcnow
+from orchestrion.domain.tasks import TERMINAL_STATUSES, AgentRun, Result, StepStatus, Task, TaskStatus, utcnow
 from orchestrion.engines.coordinator import TaskRequest
 from orchestrion.exceptions import NotFoundError, UnknownChoiceError, ValidationError
 from orchestrion.store import runs as run_store
@@ -115,15 +116,16 @@ async def read_tasks(
         raise UnknownChoiceError(
             field="task_type", value=task_type, choices=sorted(runtime.registry.task_types)
         )
-    async with runtime.db.read() as session:
-        tasks, next_cursor = await task_store.list_tasks(
-            session,
+    tasks, next_cursor = await runtime.db.read(
+        lambda conn: task_store.list_tasks(
+            conn,
             owner_id=caller.owner_filter,
             status=status,
             task_type=task_type,
             limit=limit,
             cursor=cursor,
         )
+    )
     return TasksPublic(data=[task_public(t) for t in tasks], next_cursor=next_cursor)
 
 
@@ -186,9 +188,12 @@ async def read_progress(task_id: str, caller: CallerDep, runtime: RuntimeDep) ->
 async def read_result(task_id: str, caller: CallerDep, runtime: RuntimeDep) -> ResultPublic:
     """The report: ranked findings citing evidence, remediation and quality score."""
     task = await runtime.coordinator.get(caller, task_id)
-    async with runtime.db.read() as session:
-        result = await run_store.read_result(session, task_id)
-        runs = await run_store.read_runs(session, task_id) if result else []
+
+    def load(conn: Connection) -> tuple[Result | None, list[AgentRun]]:
+        found = run_store.read_result(conn, task_id)
+        return found, run_store.read_runs(conn, task_id) if found else []
+
+    result, runs = await runtime.db.read(load)
     if result is None:
         raise NotFoundError(
             f"task {task_id} has no result yet (status {task.status.value})",
@@ -239,8 +244,7 @@ async def read_task_events(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    async with runtime.db.read() as session:
-        events = await read_events(session, task_id, after=after, limit=limit)
+    events = await runtime.db.read(lambda conn: read_events(conn, task_id, after=after, limit=limit))
     return EventsPublic(
         data=[
             EventPublic(task_id=e.task_id, seq=e.seq, type=e.type, data=e.data, created_at=e.created_at)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 12:59:21.126042
+Create Date: 2026-11-21 13:27:03.618329
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def upgrade() -> None:
 
     op.create_table(
         "agent_runs",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(length=110), nullable=False),
         sa.Column("task_id", sa.String(length=36), nullable=False),
         sa.Column("step_id", sa.String(length=64), nullable=False),
         sa.Column("agent_id", sa.String(length=64), nullable=False),
@@ -151,7 +151,7 @@ def upgrade() -> None:
         "evidence",
         sa.Column("task_id", sa.String(length=36), nullable=False),
         sa.Column("evidence_id", sa.String(length=160), nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.String(length=110), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("tool", sa.String(length=64), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
@@ -167,7 +167,7 @@ def upgrade() -> None:
     op.create_table(
         "findings",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.String(length=110), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("agent_id", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=False),
@@ -185,7 +185,7 @@ def upgrade() -> None:
     op.create_table(
         "tool_calls",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.String(length=110), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("tool", sa.String(length=64), nullable=False),
         sa.Column("arguments", sa.JSON(), nullable=False),
