@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -256,7 +257,9 @@ class Coordinator:
 
     async def handle(self, job: Job) -> None:
         """The queue's handler: run a claimed task to a final status (or leave it to be resumed)."""
-        task = await self._db.read(lambda conn: task_store.get_task(conn, job.task_id, with_inputs=True))
+        task = job.claimed if isinstance(job.claimed, Task) else None
+        if task is None:
+            task = await self._db.read(lambda conn: task_store.get_task(conn, job.task_id, with_inputs=True))
         if task is None or task.status is not TaskStatus.RUNNING:
             return
         self._metrics.runs_in_progress.inc()
@@ -265,7 +268,7 @@ class Coordinator:
         finally:
             self._metrics.runs_in_progress.dec()
 
-    def record_start(self, tx: WriteTx, job: Job, attempt: int, started_at: datetime | None) -> None:
+    def record_start(self, tx: WriteTx, job: Job, attempt: int, started_at: datetime | None) -> Task | None:
         """Claim hook: stamp the first start and emit `task.started` in the claim's transaction."""
         if started_at is None:
             task_store.set_task_fields(tx, job.task_id, started_at=utcnow())
@@ -275,6 +278,7 @@ class Coordinator:
             EventType.TASK_STARTED,
             {"attempt": attempt, "resumed": attempt > 1, "worker": job.worker_id},
         )
+        return task_store.get_task(tx.conn, job.task_id, with_inputs=True)
 
     async def _run(self, task: Task, job: Job) -> None:
         started_at = task.started_at or utcnow()
@@ -297,8 +301,9 @@ class Coordinator:
                 task, TaskStatus.FAILED, started_at, error=f"deadline of {task.deadline_seconds:g}s exceeded"
             )
         elif not isinstance(outcome, str):
-            status, error = _final_status(task, outcome)
-            await self._finish(task, status, started_at, error=error)
+            # The engine wrote the outcome with its last checkpoint (see `_finalize`).
+            status, _ = _final_status(task, outcome)
+            self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
 
     async def _supervise(
         self, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
@@ -307,7 +312,10 @@ class Coordinator:
             return "cancelled"
         if remaining is not None and remaining <= 0:
             return "deadline"
-        engine = asyncio.create_task(self._engine.run(task, files), name=f"engine-{task.id}")
+        finalize = functools.partial(self._finalize, task)
+        engine = asyncio.create_task(
+            self._engine.run(task, files, finalize=finalize), name=f"engine-{task.id}"
+        )
         cancel = asyncio.create_task(job.cancel_requested.wait())
         lost = asyncio.create_task(job.lease_lost.wait())
         try:
@@ -336,30 +344,30 @@ class Coordinator:
     async def _finish(
         self, task: Task, status: TaskStatus, started_at: datetime, error: str | None = None
     ) -> None:
-        finished = utcnow()
-        duration = (finished - started_at).total_seconds()
-        kind = {
-            TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
-            TaskStatus.FAILED: EventType.TASK_FAILED,
-        }.get(status, EventType.TASK_COMPLETED)
-        data = {"status": status.value, "error": error, "duration_seconds": round(duration, 4)}
+        """End a task the engine did not finish (cancelled, past its deadline, unreadable inputs)."""
+        await self._db.write(functools.partial(_write_outcome, task, status, error))
+        self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
 
-        def finish(tx: WriteTx) -> None:
-            task_store.set_task_fields(
-                tx,
-                task.id,
-                status=status,
-                finished_at=finished,
-                error=error,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            if status is not TaskStatus.SUCCEEDED:
-                task_store.cancel_unfinished_steps(tx, task.id)
-            append_event(tx, task.id, kind, data)
+    def _finalize(self, task: Task, tx: WriteTx, states: Mapping[str, StepStatus]) -> None:
+        status, error = _final_status(task, states)
+        _write_outcome(task, status, error, tx)
 
-        await self._db.write(finish)
-        self._metrics.observe_task(task.task_type, status.value, duration)
+
+def _write_outcome(task: Task, status: TaskStatus, error: str | None, tx: WriteTx) -> None:
+    """The final status, its event and the release of the lease, in the caller's transaction."""
+    finished = utcnow()
+    started = task.started_at or finished
+    kind = {
+        TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
+        TaskStatus.FAILED: EventType.TASK_FAILED,
+    }.get(status, EventType.TASK_COMPLETED)
+    task_store.set_task_fields(
+        tx, task.id, status=status, finished_at=finished, error=error, lease_owner=None, lease_expires_at=None
+    )
+    if status is not TaskStatus.SUCCEEDED:
+        task_store.cancel_unfinished_steps(tx, task.id)
+    duration = round((finished - started).total_seconds(), 4)
+    append_event(tx, task.id, kind, {"status": status.value, "error": error, "duration_seconds": duration})
 
 
 def _final_status(task: Task, states: Mapping[str, StepStatus]) -> tuple[TaskStatus, str | None]:

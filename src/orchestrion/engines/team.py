@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrion.agents.prompts import summary_request, usable_text
@@ -21,7 +21,7 @@ from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.runner import AgentRequest, AgentRunner
 from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, ToolCall, utcnow
-from orchestrion.engines.base import Engine
+from orchestrion.engines.base import Engine, Finalizer
 from orchestrion.engines.report import aggregate, headline
 from orchestrion.exceptions import OrchestrionError, ProviderError
 from orchestrion.monitoring.metrics import Metrics
@@ -60,111 +60,95 @@ class TeamEngine(Engine):
         self._backoff = retry_backoff
         self._llm_max_tokens = llm_max_tokens
 
-    async def run(self, task: Task, files: Sequence[InputFile]) -> Mapping[str, StepStatus]:
+    async def run(
+        self, task: Task, files: Sequence[InputFile], *, finalize: Finalizer | None = None
+    ) -> Mapping[str, StepStatus]:
         assert task.plan is not None
         plan = task.plan
         states = {s.id: (s.status if s.status in _FINISHED else StepStatus.PENDING) for s in plan.steps}
         attempts = {s.id: s.attempts for s in plan.steps}
-        running: dict[asyncio.Task[StepStatus], str] = {}
+        runs: dict[str, AgentRun] = {}
+        finished: list[StepOutcome] = []
+        running: dict[asyncio.Task[StepOutcome], str] = {}
         slots = asyncio.Semaphore(self._step_concurrency)
         try:
             while True:
-                ready: list[Step] = []
-                skipped: list[Step] = []
-                for step in plan.steps:
-                    if states[step.id] is not StepStatus.PENDING or step.id in running.values():
-                        continue
-                    deps = [states[d] for d in step.depends_on]
-                    if any(d not in _FINISHED for d in deps):
-                        continue
-                    if step.trigger == "all_succeeded" and any(d is not StepStatus.SUCCEEDED for d in deps):
-                        states[step.id] = StepStatus.SKIPPED
-                        skipped.append(step)
-                    else:
-                        ready.append(step)
-                if skipped or ready:
-                    # Steps that become ready together start in one transaction.
-                    await self._db.write(functools.partial(self._begin_steps, task, ready, attempts, skipped))
+                ready, skipped = _schedule(plan.steps, states, set(running.values()))
+                done = not ready and not skipped and not running
+                if finished or ready or skipped or (done and finalize is not None):
+                    # One transaction per scheduling round: the checkpoints of the steps that just
+                    # finished, the starts of the steps they unblocked and, at the end, the outcome.
+                    await self._db.write(
+                        functools.partial(
+                            _commit_round,
+                            task,
+                            list(finished),
+                            ready,
+                            dict(attempts),
+                            skipped,
+                            finalize if done else None,
+                            dict(states),
+                        )
+                    )
+                    finished.clear()
                 for step in ready:
+                    attempts[step.id] += 1
                     job = asyncio.create_task(
-                        self._guarded(slots, task, step, attempts[step.id], files), name=f"step-{step.id}"
+                        self._guarded(slots, task, step, attempts[step.id], files, runs),
+                        name=f"step-{step.id}",
                     )
                     running[job] = step.id
-                if skipped and not ready and not running:
-                    continue
-                if not running:
+                if done:
                     return states
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for job in done:
-                    states[running.pop(job)] = job.result()
+                if not running:
+                    continue
+                completed, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for job in completed:
+                    outcome = job.result()
+                    del running[job]
+                    states[outcome.step.id] = outcome.run.status
+                    attempts[outcome.step.id] = outcome.run.attempts
+                    runs[outcome.step.id] = outcome.run
+                    finished.append(outcome)
         finally:
             for job in running:
                 job.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
 
-    def _begin_steps(
-        self,
-        task: Task,
-        ready: Sequence[Step],
-        attempts: Mapping[str, int],
-        skipped: Sequence[Step],
-        tx: WriteTx,
-    ) -> None:
-        events: list[tuple[str, dict[str, Any]]] = []
-        now = utcnow()
-        for step in skipped:
-            task_store.set_step_fields(tx, task.id, step.id, status=StepStatus.SKIPPED, finished_at=now)
-            events.append(
-                (
-                    EventType.STEP_FAILED,
-                    {
-                        "step_id": step.id,
-                        "agent_id": step.agent_id,
-                        "skipped": True,
-                        "error": "a dependency did not succeed",
-                    },
-                )
-            )
-        for step in ready:
-            attempt = attempts[step.id] + 1
-            task_store.set_step_fields(
-                tx, task.id, step.id, status=StepStatus.RUNNING, attempts=attempt, started_at=now, error=None
-            )
-            events.append(
-                (EventType.STEP_STARTED, {"step_id": step.id, "agent_id": step.agent_id, "attempt": attempt})
-            )
-        append_events(tx, task.id, events)
-
     async def _guarded(
         self,
         slots: asyncio.Semaphore,
         task: Task,
         step: Step,
-        prior_attempts: int,
+        attempt: int,
         files: Sequence[InputFile],
-    ) -> StepStatus:
+        runs: Mapping[str, AgentRun],
+    ) -> StepOutcome:
         async with slots:
-            return await self._execute(task, step, prior_attempts, files)
+            return await self._execute(task, step, attempt, files, runs)
 
     async def _execute(
-        self, task: Task, step: Step, prior_attempts: int, files: Sequence[InputFile]
-    ) -> StepStatus:
-        """Run a step whose first attempt was already marked started; retries mark their own."""
+        self,
+        task: Task,
+        step: Step,
+        first_attempt: int,
+        files: Sequence[InputFile],
+        runs: Mapping[str, AgentRun],
+    ) -> StepOutcome:
+        """Run a step whose first attempt the scheduler marked started; retries mark their own."""
         spec = self._registry.agent(step.agent_id)
         error = ""
-        attempt = prior_attempts
+        attempt = first_attempt
         for retry in range(step.max_retries + 1):
-            attempt = prior_attempts + retry + 1
+            attempt = first_attempt + retry
             if retry:
-                await self._db.write(
-                    functools.partial(self._begin_steps, task, [step], {step.id: attempt - 1}, [])
-                )
+                await self._db.write(functools.partial(_start_steps, task, [(step, attempt)]))
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(step.timeout_seconds):
                     if spec.kind == "reporter":
-                        run, result = await self._report(task, step, attempt, files)
+                        run, result = await self._report(task, step, attempt, files, runs)
                     else:
                         run = await self._runner.run(
                             spec,
@@ -188,9 +172,8 @@ class TeamEngine(Engine):
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 run = replace(run, attempts=attempt, duration_seconds=time.perf_counter() - started)
-                await self._db.write(functools.partial(_checkpoint, task, step, run, result))
                 self._metrics.observe_step(spec.id, StepStatus.SUCCEEDED, time.perf_counter() - started)
-                return StepStatus.SUCCEEDED
+                return StepOutcome(step=step, run=run, result=result)
             self._metrics.observe_step(spec.id, StepStatus.FAILED, time.perf_counter() - started)
             if retry < step.max_retries:
                 delay = random.uniform(0, self._backoff * 2**retry)
@@ -214,8 +197,7 @@ class TeamEngine(Engine):
             attempts=attempt,
             error=error,
         )
-        await self._db.write(functools.partial(_checkpoint, task, step, failed, None))
-        return StepStatus.FAILED
+        return StepOutcome(step=step, run=failed, result=None)
 
     async def _tool_called(self, task_id: str, step_id: str, attempt: int, call: ToolCall) -> None:
         self._metrics.observe_tool(call.tool, "error" if call.error else "ok", call.duration_seconds)
@@ -230,14 +212,14 @@ class TeamEngine(Engine):
         await self._db.write(lambda tx: append_event(tx, task_id, EventType.TOOL_CALLED, data))
 
     async def _report(
-        self, task: Task, step: Step, attempt: int, files: Sequence[InputFile]
+        self, task: Task, step: Step, attempt: int, files: Sequence[InputFile], known: Mapping[str, AgentRun]
     ) -> tuple[AgentRun, Result]:
         spec = self._registry.agent(step.agent_id)
-        runs = [
-            r
-            for r in await self._db.read(lambda conn: run_store.read_runs(conn, task.id))
-            if r.step_id in step.depends_on
-        ]
+        runs = [known[d] for d in step.depends_on if d in known]
+        if len(runs) < len(step.depends_on):
+            # Resumed: steps checkpointed by an earlier attempt are read back.
+            stored = await self._db.read(lambda conn: run_store.read_runs(conn, task.id))
+            runs += [r for r in stored if r.step_id in step.depends_on and r.step_id not in known]
         agg = aggregate(runs, planned_specialists=len(step.depends_on))
         summary = headline(
             findings=agg.findings, counts=agg.counts, agents=len(step.depends_on), inputs=len(files)
@@ -297,6 +279,81 @@ class TeamEngine(Engine):
             attempts=attempt,
         )
         return run, result
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepOutcome:
+    """A finished step, waiting for the scheduler to checkpoint it."""
+
+    step: Step
+    run: AgentRun
+    result: Result | None
+
+
+def _schedule(
+    steps: Sequence[Step], states: dict[str, StepStatus], running: set[str]
+) -> tuple[list[Step], list[Step]]:
+    """Steps that may start now and steps to skip (a dependency did not succeed); marks the skipped."""
+    ready: list[Step] = []
+    skipped: list[Step] = []
+    for step in steps:
+        if states[step.id] is not StepStatus.PENDING or step.id in running:
+            continue
+        deps = [states[d] for d in step.depends_on]
+        if any(d not in _FINISHED for d in deps):
+            continue
+        if step.trigger == "all_succeeded" and any(d is not StepStatus.SUCCEEDED for d in deps):
+            states[step.id] = StepStatus.SKIPPED
+            skipped.append(step)
+        else:
+            ready.append(step)
+    return ready, skipped
+
+
+def _commit_round(
+    task: Task,
+    finished: Sequence[StepOutcome],
+    ready: Sequence[Step],
+    attempts: Mapping[str, int],
+    skipped: Sequence[Step],
+    finalize: Finalizer | None,
+    states: Mapping[str, StepStatus],
+    tx: WriteTx,
+) -> None:
+    for outcome in finished:
+        _checkpoint(task, outcome.step, outcome.run, outcome.result, tx)
+    now = utcnow()
+    for step in skipped:
+        task_store.set_step_fields(tx, task.id, step.id, status=StepStatus.SKIPPED, finished_at=now)
+        append_event(
+            tx,
+            task.id,
+            EventType.STEP_FAILED,
+            {
+                "step_id": step.id,
+                "agent_id": step.agent_id,
+                "skipped": True,
+                "error": "a dependency did not succeed",
+            },
+        )
+    _start_steps(task, [(step, attempts[step.id] + 1) for step in ready], tx)
+    if finalize is not None:
+        finalize(tx, states)
+
+
+def _start_steps(task: Task, steps: Sequence[tuple[Step, int]], tx: WriteTx) -> None:
+    if not steps:
+        return
+    now = utcnow()
+    for step, attempt in steps:
+        task_store.set_step_fields(
+            tx, task.id, step.id, status=StepStatus.RUNNING, attempts=attempt, started_at=now, error=None
+        )
+    append_events(
+        tx,
+        task.id,
+        [(EventType.STEP_STARTED, {"step_id": s.id, "agent_id": s.agent_id, "attempt": a}) for s, a in steps],
+    )
 
 
 def _checkpoint(task: Task, step: Step, run: AgentRun, result: Result | None, tx: WriteTx) -> None:

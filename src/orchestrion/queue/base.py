@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from orchestrion.store.database import WriteTx
 
@@ -21,12 +22,13 @@ class Job:
 
     task_id: str
     worker_id: str
+    claimed: Any = None  # what the claim hook returned (the coordinator: the claimed task)
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 JobHandler = Callable[[Job], Awaitable[None]]
-ClaimHook = Callable[[WriteTx, Job, int, datetime | None], None]
+ClaimHook = Callable[[WriteTx, Job, int, datetime | None], Any]
 """Runs inside the claim's transaction: (tx, job, attempt, first start time or None)."""
 
 

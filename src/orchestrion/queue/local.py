@@ -125,7 +125,7 @@ class LocalJobQueue(JobQueue):
                 tx, task_id, worker_id=self.worker_id, lease_seconds=self._lease, now=now
             )
             if claimed is not None and self._on_claim is not None:
-                self._on_claim(tx, job, *claimed)
+                job.claimed = self._on_claim(tx, job, *claimed)
             return claimed is not None
 
         if not await self._db.write(claim):
