@@ -113,7 +113,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def _create_pg_database(server: PostgresServer) -> str:
+async def create_pg_database(server: PostgresServer) -> str:
     import asyncpg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -131,7 +131,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'orchestrion.db'}"
     server = request.getfixturevalue("postgres_server")
-    return asyncio.run(_create_pg_database(server))
+    return asyncio.run(create_pg_database(server))
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from orchestrion.domain.tasks import AgentRun, StepStatus, TaskStatus
 from orchestrion.engines.coordinator import TaskRequest
 from orchestrion.exceptions import ProviderError
@@ -13,6 +15,7 @@ from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
 from orchestrion.store.database import WriteTx
 from orchestrion.testing import ScriptedProvider
+from tests.conftest import PostgresServer, create_pg_database
 from tests.engines.conftest import agent
 
 OK = {
@@ -188,3 +191,22 @@ async def test_graceful_stop_hands_running_tasks_back_for_immediate_resume(
     stored = await h.runtime.db.read(lambda conn: task_store.get_task(conn, task.id))
     assert stored is not None and stored.status is TaskStatus.RUNNING
     assert resumable == [task.id]  # not after a 600 s lease: now
+
+
+@pytest.mark.postgres
+async def test_a_team_task_runs_end_to_end_on_postgresql(
+    harness_factory: Callable[..., Any], postgres_server: PostgresServer
+) -> None:
+    url = await create_pg_database(postgres_server)
+    flaky = ScriptedProvider([ProviderError("overloaded", provider="scripted", retryable=True)], default=OK)
+    h = await harness_factory(
+        database_url=url, routes={"flaky": [flaky]}, agents=[agent("a"), agent("b", route="flaky", retries=1)]
+    )
+    task = await h.runtime.coordinator.submit(h.admin, _request())
+    done = await h.wait(task.id)
+    assert done.status is TaskStatus.SUCCEEDED, done.error
+    events = await h.events(task.id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.type for e in events][-1] == "task.completed"
+    result = await h.runtime.db.read(lambda conn: run_store.read_result(conn, task.id))
+    assert result is not None and result.quality.completion == 1.0
