@@ -20,14 +20,16 @@ SHOWN = [Evidence(id=f"s:tool:{i}", tool="tool", summary=f"obs {i}") for i in (1
 
 def test_labels_resolve_to_evidence_ids_and_unknown_citations_are_dropped() -> None:
     raw = [
-        {"title": "Real", "severity": "HIGH", "evidence": ["E2", "[E1]", "E9"]},
+        {"title": "Real problem", "severity": "HIGH", "evidence": ["E2", "[E1]", "E9"]},
         {"title": "  Made   up ", "severity": "catastrophic", "evidence": ["E7"]},
         {"title": "", "severity": "low", "evidence": ["E1"]},
+        {"title": "1", "severity": "critical", "evidence": []},
+        {"title": "{{message}}} {{output}}", "severity": "critical", "evidence": []},
         "not an object",
     ]
     findings = parse_findings(raw, shown=SHOWN, agent_id="x", limit=5)
     assert [(f.title, f.severity, f.evidence_ids, f.grounded) for f in findings] == [
-        ("Real", Severity.HIGH, ("s:tool:2", "s:tool:1"), True),
+        ("Real problem", Severity.HIGH, ("s:tool:2", "s:tool:1"), True),
         ("Made up", Severity.INFO, (), False),
     ]
     assert parse_findings("nonsense", shown=SHOWN, agent_id="x", limit=5) == []

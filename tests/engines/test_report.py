@@ -72,6 +72,7 @@ def test_citations_of_unknown_evidence_are_ungrounded_and_ranked_last() -> None:
     assert [f.title for f in agg.findings] == ["Real", "Invented"]
     assert agg.findings[1].grounded is False and agg.findings[1].evidence_ids == ()
     assert agg.quality.grounding == 0.5
+    assert agg.remediation == ("fix Real",)  # no to-do item from a claim without evidence
     assert "cite no evidence" in headline(findings=agg.findings, counts=agg.counts, agents=1, inputs=1)
 
 

@@ -205,7 +205,7 @@ def parse_findings(raw: Any, *, shown: Sequence[Evidence], agent_id: str, limit:
         if not isinstance(item, dict):
             continue
         title = " ".join(str(item.get("title") or "").split())[:120]
-        if not title:
+        if not _is_prose(title):
             continue
         cited: list[str] = []
         for ref in item.get("evidence") or []:
@@ -225,6 +225,11 @@ def parse_findings(raw: Any, *, shown: Sequence[Evidence], agent_id: str, limit:
             )
         )
     return findings
+
+
+def _is_prose(text: str) -> bool:
+    """At least two words with letters: weak models emit titles like "1" or "{{message}}"."""
+    return sum(1 for word in text.split() if any(c.isalpha() for c in word) and "{" not in word) >= 2
 
 
 def _tool_summary(

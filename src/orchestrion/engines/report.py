@@ -67,7 +67,10 @@ def aggregate(runs: Sequence[AgentRun], *, planned_specialists: int) -> Aggregat
         agreement=round(agreeing / len(merged), 4) if merged else 1.0,
         completion=round(len(succeeded) / total, 4),
     )
-    remediation = tuple(dict.fromkeys(f.recommendation.strip() for f in ranked if f.recommendation.strip()))
+    # Only evidence-backed findings earn a place on the to-do list.
+    remediation = tuple(
+        dict.fromkeys(f.recommendation.strip() for f in ranked if f.grounded and f.recommendation.strip())
+    )
     counts = {s.value: sum(1 for f in ranked if f.severity is s) for s in Severity}
     return Aggregate(findings=ranked, quality=quality, remediation=remediation[:20], counts=counts)
 
