@@ -1,8 +1,11 @@
 """TeamEngine: runs a plan's DAG with checkpoints, timeouts, retries, and a reporter step.
 
-Each step's outcome is written in one transaction with its events: the AgentRun (tool calls,
-evidence, findings), the step status and `step.completed`/`step.failed`. On resume, succeeded, failed
-and skipped steps are kept; steps caught running (the worker died) or cancelled are run again.
+The scheduler commits one transaction per round: the checkpoints of the steps that just finished
+(each AgentRun with its tool calls, evidence and findings, the step status and `step.completed` or
+`step.failed`), the starts of the steps they unblocked (`step.started`) and, in the last round, the
+task's outcome. A checkpoint is therefore never visible without the state it leads to, and a crash
+between rounds loses only work that was not checkpointed. On resume, succeeded, failed and skipped
+steps are kept; steps caught running (the worker died) or cancelled are run again.
 """
 
 from __future__ import annotations
