@@ -326,8 +326,7 @@ class Coordinator:
             for waiter in (engine, cancel, lost):
                 if not waiter.done():
                     waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(engine, cancel, lost, return_exceptions=True)
+            await asyncio.gather(engine, cancel, lost, return_exceptions=True)
         if engine in done:
             return engine.result()
         if cancel in done:

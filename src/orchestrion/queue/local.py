@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import logging
@@ -65,9 +64,9 @@ class LocalJobQueue(JobQueue):
         in_flight = list(self._jobs)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather(return_exceptions=True) collects the workers' cancellations without swallowing a
+        # cancellation of stop() itself (which `suppress(CancelledError)` around an await would do).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if in_flight:
             # Hand the runs back at once: the next start (here or elsewhere) resumes them without
@@ -135,10 +134,10 @@ class LocalJobQueue(JobQueue):
         try:
             await self._handler(job)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
             self._jobs.pop(task_id, None)
+            heartbeat.cancel()
+            # Not `suppress(CancelledError)`: a stop arriving now must still end this worker.
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def _heartbeat(self, job: Job) -> None:
         while True:
