@@ -38,11 +38,22 @@ EventSink = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 class WriteTx:
-    """A write transaction: its connection, and the events to publish once it commits."""
+    """A write transaction: its connection, work to do before it commits, events to publish after."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.events: list[Event] = []
+        self.pending_events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self._before_commit: list[Callable[[WriteTx], None]] = []
+
+    def before_commit(self, hook: Callable[[WriteTx], None]) -> None:
+        """Run `hook` once the unit has returned, still inside the transaction."""
+        self._before_commit.append(hook)
+
+    def finish(self) -> None:
+        """Run the before-commit hooks (called by `Database`)."""
+        for hook in self._before_commit:
+            hook(self)
 
 
 class Database:
@@ -219,7 +230,9 @@ def _deliver(item: _Item, *, result: Any = None, error: BaseException | None = N
 
 def _run_unit(conn: Connection, unit: Callable[[WriteTx], T]) -> tuple[T, list[Event]]:
     tx = WriteTx(conn)
-    return unit(tx), tx.events
+    result = unit(tx)
+    tx.finish()
+    return result, tx.events
 
 
 def _ensure_sqlite_dir(url: str) -> None:

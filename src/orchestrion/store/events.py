@@ -31,31 +31,42 @@ _READ = (
 )
 
 
-def append_events(tx: WriteTx, task_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
-    """Record events for one task: one counter update for all of them, one batched insert."""
+def append_events(tx: WriteTx, task_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Record events for a task in this transaction; published after it commits.
+
+    Events are written when the unit returns: per task, one counter update and one batched insert
+    for all the events the unit recorded, in the order it recorded them.
+    """
     if not items:
-        return []
-    last = tx.conn.execute(_BUMP, {"k_id": task_id, "v_count": len(items)}).scalar_one()
+        return
+    if not tx.pending_events:
+        tx.before_commit(_flush)
+    tx.pending_events.setdefault(task_id, []).extend((str(kind), dict(data)) for kind, data in items)
+
+
+def append_event(tx: WriteTx, task_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
+    """Record one event (see `append_events`)."""
+    append_events(tx, task_id, [(type_, data or {})])
+
+
+def _flush(tx: WriteTx) -> None:
     now = utcnow()
-    first = last - len(items) + 1
-    events = [
-        Event(task_id=task_id, seq=first + i, type=str(kind), data=dict(data), created_at=now)
-        for i, (kind, data) in enumerate(items)
-    ]
-    tx.conn.execute(
-        _INSERT,
-        [
-            {"task_id": e.task_id, "seq": e.seq, "type": e.type, "data": e.data, "created_at": now}
-            for e in events
-        ],
-    )
-    tx.events.extend(events)
-    return events
-
-
-def append_event(tx: WriteTx, task_id: str, type_: str, data: dict[str, Any] | None = None) -> Event:
-    """Record one event; published after the transaction commits."""
-    return append_events(tx, task_id, [(type_, data or {})])[0]
+    for task_id, items in tx.pending_events.items():
+        last = tx.conn.execute(_BUMP, {"k_id": task_id, "v_count": len(items)}).scalar_one()
+        first = last - len(items) + 1
+        events = [
+            Event(task_id=task_id, seq=first + i, type=kind, data=data, created_at=now)
+            for i, (kind, data) in enumerate(items)
+        ]
+        tx.conn.execute(
+            _INSERT,
+            [
+                {"task_id": e.task_id, "seq": e.seq, "type": e.type, "data": e.data, "created_at": now}
+                for e in events
+            ],
+        )
+        tx.events.extend(events)
+    tx.pending_events.clear()
 
 
 def read_events(conn: Connection, task_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
