@@ -278,3 +278,28 @@ async def test_a_failing_unit_in_a_group_commit_does_not_lose_the_others(databas
     assert [e.type for e in events] == ["kept"] * 10
     assert [e.seq for e in events] == list(range(1, 11))
     assert sorted(e.data["n"] for e in events) == list(range(10))
+
+
+async def test_final_transition_is_fenced_by_lease_owner_and_applies_once(database: Database) -> None:
+    user = await _user(database)
+    task = _task(user.id)
+    await database.write(lambda tx: task_store.insert_task(tx, task))
+    await database.write(
+        lambda tx: task_store.claim_task(tx, task.id, worker_id="w1", lease_seconds=10, now=time.time())
+    )
+
+    def finish(owner: str) -> Any:
+        return lambda tx: task_store.transition_task(
+            tx,
+            task.id,
+            from_status=TaskStatus.RUNNING,
+            expect_owner=owner,
+            status=TaskStatus.SUCCEEDED,
+            lease_owner=None,
+        )
+
+    assert not await database.write(finish("w2"))  # a worker that lost the lease cannot finish it
+    assert await database.write(finish("w1"))
+    assert not await database.write(finish("w1"))  # and it is finished once
+    loaded = await database.read(lambda conn: task_store.get_task(conn, task.id))
+    assert loaded is not None and loaded.status is TaskStatus.SUCCEEDED

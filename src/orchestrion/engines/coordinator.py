@@ -285,7 +285,7 @@ class Coordinator:
         try:
             files = await self._load_files(task)
         except OrchestrionError as exc:
-            await self._finish(task, TaskStatus.FAILED, started_at, error=exc.message)
+            await self._finish(task, TaskStatus.FAILED, started_at, job.worker_id, error=exc.message)
             return
         remaining = None
         if task.deadline_seconds is not None:
@@ -295,11 +295,12 @@ class Coordinator:
             logger.warning("lost the lease of task %s; another worker resumes it", task.id)
             return
         if outcome == "cancelled":
-            await self._finish(task, TaskStatus.CANCELLED, started_at, error="cancelled by user")
-        elif outcome == "deadline":
             await self._finish(
-                task, TaskStatus.FAILED, started_at, error=f"deadline of {task.deadline_seconds:g}s exceeded"
+                task, TaskStatus.CANCELLED, started_at, job.worker_id, error="cancelled by user"
             )
+        elif outcome == "deadline":
+            deadline_error = f"deadline of {task.deadline_seconds:g}s exceeded"
+            await self._finish(task, TaskStatus.FAILED, started_at, job.worker_id, error=deadline_error)
         elif not isinstance(outcome, str):
             # The engine wrote the outcome with its last checkpoint (see `_finalize`).
             status, _ = _final_status(task, outcome)
@@ -312,7 +313,7 @@ class Coordinator:
             return "cancelled"
         if remaining is not None and remaining <= 0:
             return "deadline"
-        finalize = functools.partial(self._finalize, task)
+        finalize = functools.partial(self._finalize, task, job.worker_id)
         engine = asyncio.create_task(
             self._engine.run(task, files, finalize=finalize), name=f"engine-{task.id}"
         )
@@ -341,28 +342,42 @@ class Coordinator:
         return uploaded + (await self._policy.aread_files(paths) if paths else [])
 
     async def _finish(
-        self, task: Task, status: TaskStatus, started_at: datetime, error: str | None = None
+        self, task: Task, status: TaskStatus, started_at: datetime, worker_id: str, error: str | None = None
     ) -> None:
         """End a task the engine did not finish (cancelled, past its deadline, unreadable inputs)."""
-        await self._db.write(functools.partial(_write_outcome, task, status, error))
+        await self._db.write(functools.partial(_write_outcome, task, status, error, worker_id))
         self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
 
-    def _finalize(self, task: Task, tx: WriteTx, states: Mapping[str, StepStatus]) -> None:
+    def _finalize(self, task: Task, worker_id: str, tx: WriteTx, states: Mapping[str, StepStatus]) -> None:
         status, error = _final_status(task, states)
-        _write_outcome(task, status, error, tx)
+        _write_outcome(task, status, error, worker_id, tx)
 
 
-def _write_outcome(task: Task, status: TaskStatus, error: str | None, tx: WriteTx) -> None:
-    """The final status, its event and the release of the lease, in the caller's transaction."""
+def _write_outcome(task: Task, status: TaskStatus, error: str | None, worker_id: str, tx: WriteTx) -> None:
+    """The final status, its event and the release of the lease, in the caller's transaction.
+
+    Applies only while the task is running under this worker's lease, so an outcome is written once:
+    not twice when a deadline fires as the engine's last round commits, and never by a worker that
+    lost its lease to another.
+    """
     finished = utcnow()
     started = task.started_at or finished
     kind = {
         TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
         TaskStatus.FAILED: EventType.TASK_FAILED,
     }.get(status, EventType.TASK_COMPLETED)
-    task_store.set_task_fields(
-        tx, task.id, status=status, finished_at=finished, error=error, lease_owner=None, lease_expires_at=None
-    )
+    if not task_store.transition_task(
+        tx,
+        task.id,
+        from_status=TaskStatus.RUNNING,
+        expect_owner=worker_id,
+        status=status,
+        finished_at=finished,
+        error=error,
+        lease_owner=None,
+        lease_expires_at=None,
+    ):
+        return
     if status is not TaskStatus.SUCCEEDED:
         task_store.cancel_unfinished_steps(tx, task.id)
     duration = round((finished - started).total_seconds(), 4)

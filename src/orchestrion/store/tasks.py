@@ -268,12 +268,16 @@ def set_step_fields(tx: WriteTx, task_id: str, step_id: str, **fields: Any) -> N
     tx.conn.execute(statement, update_params({"task_id": task_id, "step_id": step_id}, values))
 
 
-def transition_task(tx: WriteTx, task_id: str, *, from_status: TaskStatus, **fields: Any) -> bool:
-    """Update a task only if it is still in `from_status`; True when it was."""
+def transition_task(
+    tx: WriteTx, task_id: str, *, from_status: TaskStatus, expect_owner: str | None = None, **fields: Any
+) -> bool:
+    """Update a task only if it is still in `from_status` (and, given `expect_owner`, leased by it)."""
     values = _plain(fields)
-    statement = update_statement(TASKS, ("id", "status"), tuple(sorted(values))).returning(TASKS.c.id)
-    params = update_params({"id": task_id, "status": from_status.value}, values)
-    return tx.conn.execute(statement, params).scalar_one_or_none() is not None
+    keys: dict[str, object] = {"id": task_id, "status": from_status.value}
+    if expect_owner is not None:
+        keys["lease_owner"] = expect_owner
+    statement = update_statement(TASKS, tuple(keys), tuple(sorted(values))).returning(TASKS.c.id)
+    return tx.conn.execute(statement, update_params(keys, values)).scalar_one_or_none() is not None
 
 
 def cancel_unfinished_steps(tx: WriteTx, task_id: str) -> None:
