@@ -99,3 +99,18 @@ def test_users_create_prints_a_working_key(live_server: LiveServer) -> None:
     bad_role = cli("users", "create", "dave", "--role", "emperor", env=env)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert bad_role.returncode == 2 and "operator" in bad_role.stderr
+
+
+def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None:
+    env = {"ORCHESTRION_HOME": str(tmp_path / "home")}
+    first, again = cli("db", "upgrade", env=env), cli("db", "upgrade", env=env)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "home" / "orchestrion.db") as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert {"tasks", "steps", "events", "agent_runs", "results", "users", "api_keys"} <= tables
+    assert version == ("0001",)
+    bad = cli("db", "upgrade", env={**env, "ORCHESTRION_PORT": "not-a-port"})
+    assert bad.returncode == 2 and bad.stderr.startswith("error: invalid setting port")
