@@ -15,9 +15,7 @@ The tree::
     ├── ProviderError               an LLM call failed: carries `provider`, `retryable`
     │   └── OutputSchemaError       the model's output did not match the requested JSON schema
     ├── ToolError                   a tool failed: carries `tool`
-    ├── StepTimeoutError            a step ran past its timeout
-    ├── DeadlineExceededError       a task ran past its deadline
-    └── TaskCancelledError          a task was cancelled while running
+    └── LeaseLostError              this worker no longer holds the run's lease (another resumed it)
 """
 
 from __future__ import annotations
@@ -157,19 +155,7 @@ class ToolError(OrchestrionError):
         self.tool = tool
 
 
-class StepTimeoutError(OrchestrionError):
-    """A step ran past its timeout."""
+class LeaseLostError(OrchestrionError):
+    """This worker's lease on a run expired and another worker took it: stop writing."""
 
-    code = "step_timeout"
-
-
-class DeadlineExceededError(OrchestrionError):
-    """A task ran past its deadline."""
-
-    code = "deadline_exceeded"
-
-
-class TaskCancelledError(OrchestrionError):
-    """A task was cancelled while running."""
-
-    code = "cancelled"
+    code = "lease_lost"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -210,3 +211,20 @@ async def test_a_team_task_runs_end_to_end_on_postgresql(
     assert [e.type for e in events][-1] == "task.completed"
     result = await h.runtime.db.read(lambda conn: run_store.read_result(conn, task.id))
     assert result is not None and result.quality.completion == 1.0
+
+
+async def test_a_worker_that_lost_its_lease_writes_nothing_more(harness_factory: Callable[..., Any]) -> None:
+    slow = ScriptedProvider(default=OK, delay=0.3)
+    h = await harness_factory(routes={"slow": [slow]}, agents=[agent("a", route="slow")], lease_seconds=600)
+    task = await h.runtime.coordinator.submit(h.admin, _request())
+    await h.wait_event(task.id, "step.started")
+    # Another worker takes the run over (as after this one's lease expired during a long pause).
+    await h.runtime.db.write(lambda tx: task_store.set_task_fields(tx, task.id, lease_owner="other-worker"))
+    async with asyncio.timeout(10):
+        while h.runtime.queue.running():
+            await asyncio.sleep(0.02)
+    events = [e.type for e in await h.events(task.id)]
+    stored = await h.runtime.db.read(lambda conn: task_store.get_task(conn, task.id))
+    assert "step.completed" not in events and events[-1] == "step.started"
+    assert stored is not None and stored.status is TaskStatus.RUNNING
+    assert await h.runtime.db.read(lambda conn: run_store.read_runs(conn, task.id)) == []

@@ -20,6 +20,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def run(
-        self, task: Task, files: Sequence[InputFile], *, finalize: Finalizer | None = None
+        self, task: Task, files: Sequence[InputFile], *, worker_id: str, finalize: Finalizer | None = None
     ) -> Mapping[str, StepStatus]:
-        """Run (or resume) the task's plan; `finalize` joins the transaction of its last checkpoint."""
+        """Run (or resume) the task's plan under `worker_id`'s lease.
+
+        Every checkpoint is fenced on that lease (LeaseLostError once another worker took the run);
+        `finalize` joins the transaction of the last checkpoint.
+        """

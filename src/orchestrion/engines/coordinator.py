@@ -22,7 +22,13 @@ from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskStatus, utcnow
 from orchestrion.engines.base import Engine
 from orchestrion.engines.planner import build_team_plan
-from orchestrion.exceptions import ConflictError, NotFoundError, OrchestrionError, ValidationError
+from orchestrion.exceptions import (
+    ConflictError,
+    LeaseLostError,
+    NotFoundError,
+    OrchestrionError,
+    ValidationError,
+)
 from orchestrion.intelligence.prior import PriorPredictor
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.queue.base import Job, JobQueue
@@ -315,7 +321,8 @@ class Coordinator:
             return "deadline"
         finalize = functools.partial(self._finalize, task, job.worker_id)
         engine = asyncio.create_task(
-            self._engine.run(task, files, finalize=finalize), name=f"engine-{task.id}"
+            self._engine.run(task, files, worker_id=job.worker_id, finalize=finalize),
+            name=f"engine-{task.id}",
         )
         cancel = asyncio.create_task(job.cancel_requested.wait())
         lost = asyncio.create_task(job.lease_lost.wait())
@@ -329,6 +336,8 @@ class Coordinator:
                     waiter.cancel()
             await asyncio.gather(engine, cancel, lost, return_exceptions=True)
         if engine in done:
+            if isinstance(engine.exception(), LeaseLostError):
+                return "lease_lost"
             return engine.result()
         if cancel in done:
             return "cancelled"

@@ -64,7 +64,7 @@ class TeamEngine(Engine):
         self._llm_max_tokens = llm_max_tokens
 
     async def run(
-        self, task: Task, files: Sequence[InputFile], *, finalize: Finalizer | None = None
+        self, task: Task, files: Sequence[InputFile], *, worker_id: str, finalize: Finalizer | None = None
     ) -> Mapping[str, StepStatus]:
         assert task.plan is not None
         plan = task.plan
@@ -85,6 +85,7 @@ class TeamEngine(Engine):
                         functools.partial(
                             _commit_round,
                             task,
+                            worker_id,
                             list(finished),
                             ready,
                             dict(attempts),
@@ -315,6 +316,7 @@ def _schedule(
 
 def _commit_round(
     task: Task,
+    worker_id: str,
     finished: Sequence[StepOutcome],
     ready: Sequence[Step],
     attempts: Mapping[str, int],
@@ -323,6 +325,7 @@ def _commit_round(
     states: Mapping[str, StepStatus],
     tx: WriteTx,
 ) -> None:
+    task_store.check_lease(tx, task.id, worker_id)
     for outcome in finished:
         _checkpoint(task, outcome.step, outcome.run, outcome.result, tx)
     now = utcnow()

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, true, update
 
 from orchestrion.domain.tasks import Plan, Prediction, Step, StepStatus, Task, TaskStatus
-from orchestrion.exceptions import ValidationError
+from orchestrion.exceptions import LeaseLostError, ValidationError
 from orchestrion.store.database import WriteTx
 from orchestrion.store.models import StepRow, TaskRow
 from orchestrion.store.statements import update_params, update_statement
@@ -59,6 +59,7 @@ _RENEW = (
     .values(lease_expires_at=bindparam("v_expires"))
     .returning(TASKS.c.cancel_requested)
 )
+_LEASE = select(TASKS.c.status, TASKS.c.lease_owner).where(TASKS.c.id == bindparam("k_id")).with_for_update()
 _UNFINISHED = [StepStatus.RUNNING.value, StepStatus.PENDING.value]
 _CANCEL_STEPS = (
     update(STEPS)
@@ -292,6 +293,17 @@ def reset_unfinished_steps(tx: WriteTx, task_id: str) -> None:
         .where(STEPS.c.task_id == task_id, STEPS.c.status != StepStatus.SUCCEEDED.value)
         .values(status=StepStatus.PENDING.value, error=None)
     )
+
+
+def check_lease(tx: WriteTx, task_id: str, worker_id: str) -> None:
+    """Raise LeaseLostError unless `worker_id` still holds the lease of running task `task_id`.
+
+    Inside a write transaction this fences the rest of it: on SQLite the transaction holds the write
+    lock (BEGIN IMMEDIATE); on PostgreSQL the row is locked (FOR UPDATE) until commit.
+    """
+    row = tx.conn.execute(_LEASE, {"k_id": task_id}).one_or_none()
+    if row is None or row.status != TaskStatus.RUNNING.value or row.lease_owner != worker_id:
+        raise LeaseLostError(f"worker {worker_id} no longer holds the lease of task {task_id}")
 
 
 def claim_task(
