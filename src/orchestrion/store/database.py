@@ -165,6 +165,9 @@ class _SqliteWriter:
     def __init__(self, engine: Engine, *, max_batch: int = 128) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        # Only the writer thread touches this connection: kept open between transactions, it spares
+        # each one a pool checkout and the ROLLBACK the pool issues on check-in.
+        self._conn: Connection | None = None
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="orchestrion-db-writer", daemon=True)
         self._thread.start()
@@ -183,6 +186,7 @@ class _SqliteWriter:
         while True:
             item = self._queue.get()
             if item is None:
+                self._close()
                 return
             batch = [item]
             stopping = False
@@ -197,13 +201,17 @@ class _SqliteWriter:
                 batch.append(more)
             self._commit(batch)
             if stopping:
+                self._close()
                 return
 
     def _commit(self, batch: list[_Item]) -> None:
         try:
-            with self._engine.connect() as conn, conn.begin():
+            conn = self._connection()
+            with conn.begin():
                 outcomes = [_run_unit(conn, unit) for unit, _, _ in batch]
         except Exception as exc:
+            if self._conn is not None and self._conn.invalidated:
+                self._close()
             if len(batch) == 1:
                 _deliver(batch[0], error=exc)
                 return
@@ -212,6 +220,16 @@ class _SqliteWriter:
             return
         for item, outcome in zip(batch, outcomes, strict=True):
             _deliver(item, result=outcome)
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def _deliver(item: _Item, *, result: Any = None, error: BaseException | None = None) -> None:
