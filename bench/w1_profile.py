@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -56,7 +56,7 @@ from w1_orchestrion import W1Client, w1_runtime  # noqa: E402
 from orchestrion.domain.events import EventType  # noqa: E402
 from orchestrion.domain.tasks import AgentRun, utcnow  # noqa: E402
 from orchestrion.providers.base import ChatRequest, ChatResponse  # noqa: E402
-from orchestrion.store.database import Database, WriteTx, _SqliteWriter  # noqa: E402
+from orchestrion.store.database import Database, WriteTx, _configure_sqlite, _SqliteWriter  # noqa: E402
 from orchestrion.store.events import append_event, read_events  # noqa: E402
 from orchestrion.store.runs import read_runs, save_run  # noqa: E402
 from orchestrion.store.tasks import set_step_fields  # noqa: E402
@@ -438,15 +438,21 @@ async def _per_call(make: Callable[[], Any], rounds: int) -> float:
 
 def _sync_costs(engine: Engine, unit: Callable[[WriteTx], object], rounds: int) -> tuple[float, float]:
     """ms per call of `unit` run on this thread: in its own transaction, and inside one open one."""
+
+    def run(conn: Connection) -> None:
+        tx = WriteTx(conn)
+        unit(tx)
+        tx.finish()  # the before-commit work (events are flushed here), as Database does
+
     started = time.perf_counter()
     for _ in range(rounds):
         with engine.connect() as conn, conn.begin():
-            unit(WriteTx(conn))
+            run(conn)
     own = (time.perf_counter() - started) / rounds * 1000
     with engine.connect() as conn, conn.begin():
         started = time.perf_counter()
         for _ in range(rounds):
-            unit(WriteTx(conn))
+            run(conn)
         in_tx = (time.perf_counter() - started) / rounds * 1000
     return own, in_tx
 
@@ -494,6 +500,15 @@ async def write_costs(client: W1Client, task_id: str, rounds: int) -> list[str]:
         f"  {'sync, own tx':>12} {'sync, in open tx':>16}  unit"
     )
     lines = [header]
+    # The writer thread keeps the write engine's one connection: direct measurements use a sibling
+    # engine on the same file, configured the same way (BEGIN IMMEDIATE, WAL pragmas).
+    sibling = create_engine(
+        db._write_engine.url,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+    _configure_sqlite(sibling, immediate=True)
     for label, unit in units.items():
         for _ in range(20):
             await db.write(unit)
@@ -501,11 +516,12 @@ async def write_costs(client: W1Client, task_id: str, rounds: int) -> list[str]:
         awaited = await _per_call(functools.partial(db.write, unit), rounds)
         loop_cpu = (time.thread_time() - loop_cpu) / rounds * 1000
         writer_cpu = (thread_cpu(writer_thread) - writer_cpu) / rounds * 1000
-        own, in_tx = await asyncio.to_thread(_sync_costs, db._write_engine, unit, rounds)
+        own, in_tx = await asyncio.to_thread(_sync_costs, sibling, unit, rounds)
         lines.append(
             f"  {awaited:14.3f} {loop_cpu:9.3f} {writer_cpu:10.3f}  {own:12.3f} {in_tx:16.3f}  {label}"
         )
 
+    sibling.dispose()
     path = db.url.split(":///", 1)[1].split("?", 1)[0]
     raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     hop = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="w1-profile-hop")
