@@ -13,7 +13,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -151,3 +151,20 @@ def emit(result: dict[str, Any]) -> None:
     """Print a contender's result as one JSON line, the last line of its stdout."""
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def contender_main(
+    main_async: Callable[[Any, dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    description: str | None,
+) -> None:
+    """Command line of a contender process: `--base-url`, `--bodies` and the plan; prints its result."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--bodies", required=True, help="JSON file written by bench/w1.py")
+    add_plan_arguments(parser)
+    args = parser.parse_args()
+    emit(asyncio.run(main_async(args, json.loads(Path(args.bodies).read_text()))))

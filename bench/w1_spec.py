@@ -13,6 +13,7 @@ from orchestrion.agents.builtin import REPORTER
 from orchestrion.agents.prompts import analysis_request, summary_request
 from orchestrion.agents.spec import AgentSpec, TaskTypeSpec
 from orchestrion.providers.base import ChatRequest
+from orchestrion.providers.openai_compat import chat_completion_body
 
 TASK_TYPE = "w1"
 MODEL = "test-model"
@@ -40,21 +41,7 @@ W1_TASK_TYPE = TaskTypeSpec(
 
 
 def _body(request: ChatRequest) -> dict[str, Any]:
-    # Mirrors OpenAICompatProvider's body (its `_body` is private, so the mapping is repeated here).
-    body: dict[str, Any] = {
-        "model": MODEL,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        "max_tokens": request.max_tokens,
-        "temperature": request.temperature,
-    }
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.json_schema is not None:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "output", "schema": request.json_schema, "strict": False},
-        }
-    return body
+    return chat_completion_body(request, model=MODEL)
 
 
 def request_bodies() -> dict[str, Any]:

@@ -8,7 +8,6 @@ Orchestrion's. Run by bench/w1.py; prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import operator
 import sys
@@ -21,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import add_plan_arguments, emit, measure, peak_rss_mib, plan_from_arguments
+from harness import contender_main, measure, peak_rss_mib, plan_from_arguments
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -82,12 +81,7 @@ async def main_async(args: argparse.Namespace, bodies: dict[str, Any]) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--bodies", required=True, help="JSON file written by bench/w1.py")
-    add_plan_arguments(parser)
-    args = parser.parse_args()
-    emit(asyncio.run(main_async(args, json.loads(Path(args.bodies).read_text()))))
+    contender_main(main_async, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,24 @@ _RETRYABLE_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def chat_completion_body(request: ChatRequest, *, model: str) -> dict[str, Any]:
+    """The JSON body of a `/chat/completions` request for `request`."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.json_schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": request.json_schema, "strict": False},
+        }
+    return body
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Parse a Retry-After header: delta-seconds or an HTTP date.
 
@@ -100,20 +118,7 @@ class OpenAICompatProvider(Provider):
         return headers
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-        }
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.json_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": request.json_schema, "strict": False},
-            }
-        return body
+        return chat_completion_body(request, model=self.model)
 
     def _redact(self, text: str) -> str:
         # Some servers echo the Authorization header back in error bodies; never let it reach
