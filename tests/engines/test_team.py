@@ -228,3 +228,23 @@ async def test_a_worker_that_lost_its_lease_writes_nothing_more(harness_factory:
     assert "step.completed" not in events and events[-1] == "step.started"
     assert stored is not None and stored.status is TaskStatus.RUNNING
     assert await h.runtime.db.read(lambda conn: run_store.read_runs(conn, task.id)) == []
+
+
+async def test_a_worker_that_lost_its_lease_records_no_retry_either(
+    harness_factory: Callable[..., Any],
+) -> None:
+    failing = ScriptedProvider(
+        [ProviderError("overloaded", provider="scripted", retryable=True)], default=OK, delay=0.3
+    )
+    h = await harness_factory(
+        routes={"failing": [failing]}, agents=[agent("a", route="failing", retries=2)], lease_seconds=600
+    )
+    task = await h.runtime.coordinator.submit(h.admin, _request())
+    await h.wait_event(task.id, "step.started")
+    await h.runtime.db.write(lambda tx: task_store.set_task_fields(tx, task.id, lease_owner="other-worker"))
+    async with asyncio.timeout(10):
+        while h.runtime.queue.running():
+            await asyncio.sleep(0.02)
+    events = [e.type for e in await h.events(task.id)]
+    assert "step.retrying" not in events and events[-1] == "step.started"
+    assert len(failing.requests) == 1  # it stopped instead of retrying

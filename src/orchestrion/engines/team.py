@@ -15,7 +15,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,7 +26,7 @@ from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, ToolCall, utcnow
 from orchestrion.engines.base import Engine, Finalizer
 from orchestrion.engines.report import aggregate, headline
-from orchestrion.exceptions import OrchestrionError, ProviderError
+from orchestrion.exceptions import LeaseLostError, OrchestrionError, ProviderError
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
@@ -98,7 +98,7 @@ class TeamEngine(Engine):
                 for step in ready:
                     attempts[step.id] += 1
                     job = asyncio.create_task(
-                        self._guarded(slots, task, step, attempts[step.id], files, runs),
+                        self._guarded(slots, task, step, attempts[step.id], files, runs, worker_id),
                         name=f"step-{step.id}",
                     )
                     running[job] = step.id
@@ -128,9 +128,10 @@ class TeamEngine(Engine):
         attempt: int,
         files: Sequence[InputFile],
         runs: Mapping[str, AgentRun],
+        worker_id: str,
     ) -> StepOutcome:
         async with slots:
-            return await self._execute(task, step, attempt, files, runs)
+            return await self._execute(task, step, attempt, files, runs, worker_id)
 
     async def _execute(
         self,
@@ -139,6 +140,7 @@ class TeamEngine(Engine):
         first_attempt: int,
         files: Sequence[InputFile],
         runs: Mapping[str, AgentRun],
+        worker_id: str,
     ) -> StepOutcome:
         """Run a step whose first attempt the scheduler marked started; retries mark their own."""
         spec = self._registry.agent(step.agent_id)
@@ -147,7 +149,9 @@ class TeamEngine(Engine):
         for retry in range(step.max_retries + 1):
             attempt = first_attempt + retry
             if retry:
-                await self._db.write(functools.partial(_start_steps, task, [(step, attempt)]))
+                await self._db.write(
+                    _fenced(worker_id, task.id, functools.partial(_start_steps, task, [(step, attempt)]))
+                )
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(step.timeout_seconds):
@@ -164,11 +168,15 @@ class TeamEngine(Engine):
                                 target=task.target,
                                 files=files,
                             ),
-                            on_tool_call=functools.partial(self._tool_called, task.id, step.id, attempt),
+                            on_tool_call=functools.partial(
+                                self._tool_called, worker_id, task.id, step.id, attempt
+                            ),
                         )
                         result = None
             except TimeoutError:
                 error = f"step timed out after {step.timeout_seconds:g}s"
+            except LeaseLostError:
+                raise  # not the step's failure: this worker must stop writing
             except OrchestrionError as exc:
                 error = exc.message
             except Exception as exc:
@@ -188,8 +196,12 @@ class TeamEngine(Engine):
                     "delay_seconds": round(delay, 3),
                 }
                 await self._db.write(
-                    functools.partial(
-                        append_event, task_id=task.id, type_=EventType.STEP_RETRYING, data=retrying
+                    _fenced(
+                        worker_id,
+                        task.id,
+                        functools.partial(
+                            append_event, task_id=task.id, type_=EventType.STEP_RETRYING, data=retrying
+                        ),
                     )
                 )
                 await asyncio.sleep(delay)
@@ -203,7 +215,9 @@ class TeamEngine(Engine):
         )
         return StepOutcome(step=step, run=failed, result=None)
 
-    async def _tool_called(self, task_id: str, step_id: str, attempt: int, call: ToolCall) -> None:
+    async def _tool_called(
+        self, worker_id: str, task_id: str, step_id: str, attempt: int, call: ToolCall
+    ) -> None:
         self._metrics.observe_tool(call.tool, "error" if call.error else "ok", call.duration_seconds)
         data = {
             "step_id": step_id,
@@ -213,7 +227,13 @@ class TeamEngine(Engine):
             "duration_seconds": round(call.duration_seconds, 4),
             "error": call.error,
         }
-        await self._db.write(lambda tx: append_event(tx, task_id, EventType.TOOL_CALLED, data))
+        await self._db.write(
+            _fenced(
+                worker_id,
+                task_id,
+                functools.partial(append_event, task_id=task_id, type_=EventType.TOOL_CALLED, data=data),
+            )
+        )
 
     async def _report(
         self, task: Task, step: Step, attempt: int, files: Sequence[InputFile], known: Mapping[str, AgentRun]
@@ -292,6 +312,16 @@ class StepOutcome:
     step: Step
     run: AgentRun
     result: Result | None
+
+
+def _fenced(worker_id: str, task_id: str, unit: Callable[[WriteTx], None]) -> Callable[[WriteTx], None]:
+    """`unit`, run only while `worker_id` still holds the task's lease (LeaseLostError otherwise)."""
+
+    def fenced(tx: WriteTx) -> None:
+        task_store.check_lease(tx, task_id, worker_id)
+        unit(tx)
+
+    return fenced
 
 
 def _schedule(
