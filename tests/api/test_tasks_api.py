@@ -268,11 +268,14 @@ async def test_catalog_lists_agents_and_task_types(live_server: LiveServer) -> N
     assert missing.status_code == 404
 
 
-async def test_metrics_and_openapi_are_served(live_server: LiveServer) -> None:
+async def test_metrics_need_credentials_and_openapi_is_served(live_server: LiveServer) -> None:
     async with live_server.client(key="") as anonymous:
-        metrics = await anonymous.get("/metrics")
+        refused = await anonymous.get("/metrics")
         docs = await anonymous.get("/docs")
         spec = await anonymous.get("/openapi.json")
+    async with live_server.client() as client:
+        metrics = await client.get("/metrics")
+    assert refused.status_code == 401
     assert metrics.status_code == 200 and "orchestrion_tasks_submitted_total" in metrics.text
     assert docs.status_code == 200 and spec.json()["info"]["title"] == "Orchestrion"
 

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Response
 
 from orchestrion import __version__
-from orchestrion.api.deps import RuntimeDep
+from orchestrion.api.deps import CallerDep, RuntimeDep
 from orchestrion.api.schemas import HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -45,7 +45,7 @@ async def read_health(runtime: RuntimeDep, response: Response) -> HealthPublic:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def read_metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus exposition."""
+async def read_metrics(_caller: CallerDep, runtime: RuntimeDep) -> Response:
+    """Prometheus exposition (send an API key: `authorization: {credentials: ...}` in the scrape config)."""
     runtime.metrics.queue_depth.set(runtime.queue.depth())
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
