@@ -213,16 +213,21 @@ async def test_a_team_task_runs_end_to_end_on_postgresql(
     assert result is not None and result.quality.completion == 1.0
 
 
+async def _lose_lease_mid_step(h: Any, task_id: str) -> None:
+    """Once a step runs, hand the lease to another worker (as after this one's lease expired during
+    a long pause), then wait until this worker has stopped."""
+    await h.wait_event(task_id, "step.started")
+    await h.runtime.db.write(lambda tx: task_store.set_task_fields(tx, task_id, lease_owner="other-worker"))
+    async with asyncio.timeout(10):
+        while h.runtime.queue.running():
+            await asyncio.sleep(0.02)
+
+
 async def test_a_worker_that_lost_its_lease_writes_nothing_more(harness_factory: Callable[..., Any]) -> None:
     slow = ScriptedProvider(default=OK, delay=0.3)
     h = await harness_factory(routes={"slow": [slow]}, agents=[agent("a", route="slow")], lease_seconds=600)
     task = await h.runtime.coordinator.submit(h.admin, _request())
-    await h.wait_event(task.id, "step.started")
-    # Another worker takes the run over (as after this one's lease expired during a long pause).
-    await h.runtime.db.write(lambda tx: task_store.set_task_fields(tx, task.id, lease_owner="other-worker"))
-    async with asyncio.timeout(10):
-        while h.runtime.queue.running():
-            await asyncio.sleep(0.02)
+    await _lose_lease_mid_step(h, task.id)
     events = [e.type for e in await h.events(task.id)]
     stored = await h.runtime.db.read(lambda conn: task_store.get_task(conn, task.id))
     assert "step.completed" not in events and events[-1] == "step.started"
@@ -240,11 +245,7 @@ async def test_a_worker_that_lost_its_lease_records_no_retry_either(
         routes={"failing": [failing]}, agents=[agent("a", route="failing", retries=2)], lease_seconds=600
     )
     task = await h.runtime.coordinator.submit(h.admin, _request())
-    await h.wait_event(task.id, "step.started")
-    await h.runtime.db.write(lambda tx: task_store.set_task_fields(tx, task.id, lease_owner="other-worker"))
-    async with asyncio.timeout(10):
-        while h.runtime.queue.running():
-            await asyncio.sleep(0.02)
+    await _lose_lease_mid_step(h, task.id)
     events = [e.type for e in await h.events(task.id)]
     assert "step.retrying" not in events and events[-1] == "step.started"
     assert len(failing.requests) == 1  # it stopped instead of retrying
