@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, insert, or_, select, true, update
 
 from orchestrion.domain.tasks import Plan, Prediction, Step, StepStatus, Task, TaskStatus
 from orchestrion.exceptions import LeaseLostError, ValidationError
@@ -354,12 +354,6 @@ def find_resumable(conn: Connection, *, now: float, limit: int = 500) -> list[st
         .limit(limit)
     )
     return list(conn.execute(query).scalars())
-
-
-def count_by_status(conn: Connection) -> dict[str, int]:
-    """Number of tasks in each status."""
-    rows = conn.execute(select(TASKS.c.status, func.count()).group_by(TASKS.c.status))
-    return {str(status): int(count) for status, count in rows.all()}
 
 
 def recent_outcomes(conn: Connection, task_type: str, *, limit: int = 200) -> list[tuple[str, float | None]]:
