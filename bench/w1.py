@@ -79,7 +79,7 @@ class TestServer:
             [
                 sys.executable,
                 "-m",
-                "orchestrion.testing.openai_server",
+                "orchestrion.testing.vendor_server",
                 "--host",
                 HOST,
                 "--port",
@@ -276,7 +276,7 @@ def main() -> None:
         "started_at": started.isoformat(timespec="seconds"),
         "machine": host,
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
-        "server": "orchestrion.testing.openai_server, separate process, latency 0",
+        "server": "orchestrion.testing.vendor_server, separate process, latency 0",
         "results": results,
         "ratios": ratio,
     }

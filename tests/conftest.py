@@ -27,12 +27,18 @@ import uvicorn
 
 from orchestrion.api.app import create_app
 from orchestrion.providers.base import Provider
+from orchestrion.providers.presets import PRESETS
 from orchestrion.runtime import Runtime, prepare_database
 from orchestrion.settings import Settings
 from orchestrion.store.database import Database
 from orchestrion.store.migrate import aupgrade_database
 from orchestrion.testing import ScriptedProvider
 from orchestrion.testing.responders import grounded_analyst
+from tests import network_guard
+
+network_guard.install(
+    sorted({p.api_key_env for p in PRESETS.values() if p.api_key_env} | {"ORCHESTRION_OPENAI_API_KEY"})
+)
 
 
 def free_port() -> int:

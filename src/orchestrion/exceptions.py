@@ -12,8 +12,11 @@ The tree::
     │   └── PermissionDeniedError   authenticated but not allowed
     ├── NotFoundError               an unknown id, or one the caller may not see
     ├── ConflictError               an illegal state transition: carries `status`
-    ├── ProviderError               an LLM call failed: carries `provider`, `retryable`
-    │   └── OutputSchemaError       the model's output did not match the requested JSON schema
+    ├── ProviderError               an LLM call failed: carries `provider`, `retryable`, `kind`
+    │   ├── OutputSchemaError       the model's output did not match the requested JSON schema
+    │   ├── CircuitOpenError        the deployment's circuit breaker is open: not called at all
+    │   └── RouteFailedError        every deployment of a route failed: carries each `failure`
+    ├── BudgetExceededError         a call would take a task past its token or cost budget
     ├── ToolError                   a tool failed: carries `tool`
     └── LeaseLostError              this worker no longer holds the run's lease (another resumed it)
 """
@@ -131,18 +134,120 @@ class ProviderError(OrchestrionError):
         retryable: bool = False,
         status_code: int | None = None,
         retry_after: float | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message, details={"provider": provider, "status_code": status_code})
         self.provider = provider
         self.retryable = retryable
         self.status_code = status_code
         self.retry_after = retry_after
+        self.kind = kind or _kind_of_status(status_code, retryable)
+
+
+def _kind_of_status(status_code: int | None, retryable: bool) -> str:
+    """The error class recorded in accounting when an adapter did not name one."""
+    if status_code is None:
+        return "transport" if retryable else "error"
+    if status_code == 429:
+        return "rate_limited"
+    if status_code == 408:
+        return "timeout"
+    if status_code in (401, 403):
+        return "auth"
+    if status_code == 404:
+        return "not_found"
+    if status_code >= 500:
+        return "server_error"
+    return "bad_request" if status_code >= 400 else "bad_response"
+
+
+PROVIDER_ERROR_KINDS = (
+    "rate_limited",
+    "timeout",
+    "transport",
+    "server_error",
+    "bad_response",
+    "auth",
+    "bad_request",
+    "not_found",
+    "schema",
+    "circuit_open",
+    "error",
+)
+"""Values of `ProviderError.kind`: the error classes accounting and metrics count by."""
 
 
 class OutputSchemaError(ProviderError):
     """The model's output was not valid JSON for the requested schema."""
 
     code = "output_schema_error"
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message, provider=provider, retryable=False, kind="schema")
+
+
+class CircuitOpenError(ProviderError):
+    """The deployment's breaker is open (or half-open with its probe in flight); it was not called."""
+
+    code = "circuit_open"
+
+    def __init__(self, message: str, *, provider: str, retry_after: float | None = None) -> None:
+        super().__init__(
+            message, provider=provider, retryable=False, retry_after=retry_after, kind="circuit_open"
+        )
+
+
+class RouteFailedError(ProviderError):
+    """Every deployment of a route failed.
+
+    Attributes:
+        route: The route name.
+        failures: `(deployment, error)` for each deployment tried or skipped, in route order.
+    """
+
+    code = "route_failed"
+
+    def __init__(self, route: str, failures: Sequence[tuple[str, ProviderError]]) -> None:
+        summary = "; ".join(f"{name}: {exc.message}" for name, exc in failures)
+        last = failures[-1][1]
+        super().__init__(
+            f"all {len(failures)} deployments of route {route!r} failed: {summary}",
+            provider=last.provider,
+            retryable=any(exc.retryable for _, exc in failures),
+            status_code=last.status_code,
+            retry_after=last.retry_after,
+            kind=last.kind,
+        )
+        self.route = route
+        self.failures = list(failures)
+        self.details["route"] = route
+        self.details["failures"] = [
+            {"deployment": name, "kind": exc.kind, "message": exc.message} for name, exc in failures
+        ]
+
+
+class BudgetExceededError(OrchestrionError):
+    """An LLM call would take the task past its budget; the call is not made.
+
+    Attributes:
+        limit: ``max_tokens`` or ``max_cost_usd``.
+        allowed: The task's limit.
+        spent: What the task had used (and reserved for calls in flight) before this call.
+        needed: The call's worst-case estimate.
+    """
+
+    code = "budget_exceeded"
+
+    def __init__(self, *, limit: str, allowed: float, spent: float, needed: float) -> None:
+        super().__init__(
+            f"budget exceeded: {limit} is {allowed:g}, {spent:g} already used or reserved, "
+            f"and the next LLM call may need up to {needed:g}",
+            details={"limit": limit, "allowed": allowed, "spent": spent, "needed": needed},
+        )
+        self.limit = limit
+        self.allowed = allowed
+        self.spent = spent
+        self.needed = needed
 
 
 class ToolError(OrchestrionError):

@@ -17,8 +17,11 @@ from orchestrion.engines.team import TeamEngine
 from orchestrion.exceptions import UnknownChoiceError
 from orchestrion.intelligence.prior import PriorPredictor
 from orchestrion.monitoring.metrics import Metrics
+from orchestrion.providers.accounting import CallLedger
 from orchestrion.providers.base import Provider
-from orchestrion.providers.factory import build_provider
+from orchestrion.providers.config import load_providers_config
+from orchestrion.providers.deployment import Deployment, build_deployment
+from orchestrion.providers.factory import build_adapters
 from orchestrion.providers.router import ProviderRouter
 from orchestrion.queue.local import LocalJobQueue
 from orchestrion.security import ROLES, key_from_secret, load_or_create_secret, new_api_key
@@ -29,6 +32,32 @@ from orchestrion.tools.policy import WorkspacePolicy
 from orchestrion.tools.registry import build_builtin_tools
 
 logger = logging.getLogger(__name__)
+
+
+def build_routes(settings: Settings, *, ledger: CallLedger, metrics: Metrics) -> dict[str, list[Deployment]]:
+    """The configured LLM routes, each deployment built once and wrapped in its policy chain.
+
+    Raises:
+        ConfigurationError: On any invalid entry (the message names it and the valid choices).
+    """
+    config = load_providers_config(settings)
+    adapters = build_adapters(config, settings=settings)
+    deployments: dict[str, Deployment] = {}
+    for name, adapter in adapters.items():
+        options = config.deployments[name]
+        price = config.prices.price_for_deployment(options)
+        if price is None:
+            logger.warning(
+                "no price known for %s (%s:%s): its cost is accounted as 0 and only token budgets bind "
+                "it; set `price:` in the routes file",
+                name,
+                options.provider,
+                options.model,
+            )
+        deployments[name] = build_deployment(adapter, options, price=price, ledger=ledger, metrics=metrics)
+    if config.routes:
+        logger.info("LLM routes from %s: %s", config.source, {r: list(c) for r, c in config.routes.items()})
+    return {route: [deployments[name] for name in chain] for route, chain in config.routes.items()}
 
 
 class Runtime:
@@ -59,7 +88,9 @@ class Runtime:
         self._started = False
 
     @classmethod
-    def create(cls, settings: Settings, *, routes: Mapping[str, Sequence[Provider]] | None = None) -> Runtime:
+    def create(
+        cls, settings: Settings, *, routes: Mapping[str, Sequence[Provider | Deployment]] | None = None
+    ) -> Runtime:
         """Build a runtime. `routes` replaces the configured LLM routes (tests, benchmarks)."""
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
@@ -72,10 +103,10 @@ class Runtime:
             registry.register_agent(agent)
         for task_type in BUILTIN_TASK_TYPES:
             registry.register_task_type(task_type)
+        ledger = CallLedger(db, metrics)
         if routes is None:
-            provider = build_provider(settings.llm, settings)
-            routes = {"default": [provider]} if provider is not None else {}
-        router = ProviderRouter(routes) if routes else None
+            routes = build_routes(settings, ledger=ledger, metrics=metrics)
+        router = ProviderRouter(routes, ledger=ledger, metrics=metrics) if routes else None
         runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens)
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         queue = LocalJobQueue(

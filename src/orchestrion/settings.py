@@ -60,13 +60,34 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
 
     llm: str = Field(
-        default="llama_cpp:smollm2-135m-instruct",
-        description="The default route's deployment, `provider:model`; `none` disables LLM analysis.",
+        default="auto",
+        description=(
+            "`auto`: the first vendor whose API key variable is set (Anthropic, OpenAI, Gemini, then"
+            " the others), each route falling back to the embedded model, or the embedded model alone"
+            " with no key; `none`: no LLM analysis; or one `provider:model` for every route."
+            " `llm_routes_file` and `llm_routes` take precedence."
+        ),
+    )
+    llm_routes_file: Path | None = Field(
+        default=None,
+        description="A YAML file of LLM deployments, routes and price overrides; wins over `llm_routes`.",
+    )
+    llm_routes: str | None = Field(
+        default=None,
+        description=(
+            "Routes in one line, `default=openai:gpt-4.1-mini,llama_cpp:smollm2-135m-instruct;"
+            "fast=groq:llama-3.1-8b-instant`; wins over `llm`."
+        ),
     )
     llama_model_path: Path | None = None
     llama_threads: int | None = Field(default=None, ge=1)
-    openai_base_url: str = "https://api.openai.com/v1"
-    openai_api_key: SecretStr | None = None
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="The API root of `openai_compat:MODEL` deployments that give no `base_url`.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="The key of `openai_compat` deployments that give no `api_key_env`."
+    )
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_max_tokens: int = Field(default=512, ge=16)
 
@@ -74,6 +95,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("llm_routes_file", "llm_routes", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `ORCHESTRION_LLM_ROUTES_FILE=` in a .env file means "not set", not the current directory.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @property
     def resolved_database_url(self) -> str:

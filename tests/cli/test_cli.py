@@ -110,7 +110,7 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None
     with sqlite3.connect(tmp_path / "home" / "orchestrion.db") as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert {"tasks", "steps", "events", "agent_runs", "results", "users", "api_keys"} <= tables
-    assert version == ("0001",)
+    assert {"tasks", "steps", "events", "agent_runs", "results", "users", "api_keys", "llm_calls"} <= tables
+    assert version == ("0002",)
     bad = cli("db", "upgrade", env={**env, "ORCHESTRION_PORT": "not-a-port"})
     assert bad.returncode == 2 and bad.stderr.startswith("error: invalid setting port")

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from orchestrion import __version__
 from orchestrion.api.errors import install_error_handlers
 from orchestrion.api.limits import BodyLimitMiddleware
-from orchestrion.api.routes import auth, catalog, health, tasks
+from orchestrion.api.routes import auth, catalog, health, providers, tasks
 from orchestrion.providers.base import Provider
+from orchestrion.providers.deployment import Deployment
 from orchestrion.runtime import Runtime
 from orchestrion.settings import Settings
 
@@ -20,7 +21,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     runtime: Runtime | None = None,
-    routes: Mapping[str, Sequence[Provider]] | None = None,
+    routes: Mapping[str, Sequence[Provider | Deployment]] | None = None,
 ) -> FastAPI:
     """Build the app. With `runtime`, the caller owns its life cycle; otherwise the app does.
 
@@ -48,6 +49,6 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
     app.include_router(health.router)
-    for module in (tasks, catalog, auth):
+    for module in (tasks, catalog, auth, providers):
         app.include_router(module.router, prefix="/api/v1")
     return app

@@ -149,6 +149,7 @@ class ResultPublic(BaseModel):
     quality: QualityPublic
     evidence: list[EvidencePublic]
     stats: dict[str, Any]
+    usage: TaskUsagePublic
     created_at: datetime
 
 
@@ -218,3 +219,96 @@ class HealthPublic(BaseModel):
     database: dict[str, Any]
     queue: dict[str, Any]
     providers: dict[str, Any]
+
+
+class PricePublic(BaseModel):
+    input_per_mtok: float
+    output_per_mtok: float
+
+
+class CircuitPublic(BaseModel):
+    state: Literal["closed", "half_open", "open"]
+    consecutive_failures: int
+    window_calls: int
+    window_failures: int
+    opened_count: int
+    retry_in_seconds: float | None
+
+
+class LimitsPublic(BaseModel):
+    max_concurrent: int | None
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    in_flight: int
+    waiting: int
+    requests_last_minute: int
+    tokens_last_minute: int
+
+
+class DeploymentUsagePublic(BaseModel):
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    recent_calls: int
+    error_rate: float | None
+    latency_p50_seconds: float | None
+    latency_p95_seconds: float | None
+    last_call_at: datetime | None
+
+
+class DeploymentPublic(BaseModel):
+    name: str
+    provider: str
+    model: str
+    routes: list[str]
+    price: PricePublic | None
+    circuit: CircuitPublic
+    limits: LimitsPublic
+    usage: DeploymentUsagePublic
+
+
+class ProvidersPublic(BaseModel):
+    routes: dict[str, list[str]]
+    deployments: list[DeploymentPublic]
+
+
+class LLMCallPublic(BaseModel):
+    id: str
+    created_at: datetime
+    step_id: str | None
+    route: str | None
+    deployment: str
+    provider: str
+    model: str
+    position: int
+    attempt: int
+    latency_seconds: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    outcome: str
+    error_kind: str | None
+    status_code: int | None
+    error: str | None
+
+
+class UsageTotalsPublic(BaseModel):
+    calls: int = 0
+    failed_calls: int = 0
+    fallback_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class StepUsagePublic(UsageTotalsPublic):
+    step_id: str
+    deployments: list[str] = Field(default_factory=list)
+
+
+class TaskUsagePublic(BaseModel):
+    total: UsageTotalsPublic
+    steps: list[StepUsagePublic]
+    calls: list[LLMCallPublic]

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from orchestrion.cli.render import follow_task, print_report, print_task, tasks_table
 from orchestrion.client import OrchestrionAPIError, OrchestrionClient
+from orchestrion.exceptions import ConfigurationError
 from orchestrion.settings import ClientSettings, Settings
 
 app = typer.Typer(
@@ -39,7 +40,7 @@ KeyOption = Annotated[str | None, typer.Option("--api-key", help="API key (env O
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line to stderr and exit."""
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -78,12 +79,17 @@ def serve(
     from orchestrion.runtime import prepare_database
 
     settings = load_settings(host=host, port=port, embedded_worker=False if no_worker else None)
+    try:
+        # Built first, so a bad LLM configuration is refused before anything is written.
+        application = create_app(settings)
+    except ConfigurationError as exc:
+        fail(f"invalid configuration: {exc.message}", 2)
     key = prepare_database(settings)
     if key:
         console.print("Created the first admin. Its API key is shown once; store it now:", highlight=False)
         console.print(f"  {key}", markup=False, highlight=False)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

@@ -23,6 +23,7 @@ class EventType(enum.StrEnum):
     STEP_FAILED = "step.failed"
     STEP_RETRYING = "step.retrying"
     TOOL_CALLED = "tool.called"
+    LLM_CALLED = "llm.called"
 
 
 @dataclass(frozen=True, kw_only=True)

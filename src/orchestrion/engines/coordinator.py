@@ -23,6 +23,7 @@ from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskSt
 from orchestrion.engines.base import Engine
 from orchestrion.engines.planner import build_team_plan
 from orchestrion.exceptions import (
+    BudgetExceededError,
     ConflictError,
     LeaseLostError,
     NotFoundError,
@@ -307,6 +308,8 @@ class Coordinator:
         elif outcome == "deadline":
             deadline_error = f"deadline of {task.deadline_seconds:g}s exceeded"
             await self._finish(task, TaskStatus.FAILED, started_at, job.worker_id, error=deadline_error)
+        elif isinstance(outcome, BudgetExceededError):
+            await self._finish(task, TaskStatus.FAILED, started_at, job.worker_id, error=outcome.message)
         elif not isinstance(outcome, str):
             # The engine wrote the outcome with its last checkpoint (see `_finalize`).
             status, _ = _final_status(task, outcome)
@@ -314,7 +317,7 @@ class Coordinator:
 
     async def _supervise(
         self, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
-    ) -> str | Mapping[str, StepStatus]:
+    ) -> str | BudgetExceededError | Mapping[str, StepStatus]:
         if job.cancel_requested.is_set():
             return "cancelled"
         if remaining is not None and remaining <= 0:
@@ -336,8 +339,11 @@ class Coordinator:
                     waiter.cancel()
             await asyncio.gather(engine, cancel, lost, return_exceptions=True)
         if engine in done:
-            if isinstance(engine.exception(), LeaseLostError):
+            error = engine.exception()
+            if isinstance(error, LeaseLostError):
                 return "lease_lost"
+            if isinstance(error, BudgetExceededError):
+                return error
             return engine.result()
         if cancel in done:
             return "cancelled"

@@ -26,8 +26,11 @@ from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, ToolCall, utcnow
 from orchestrion.engines.base import Engine, Finalizer
 from orchestrion.engines.report import aggregate, headline
-from orchestrion.exceptions import LeaseLostError, OrchestrionError, ProviderError
+from orchestrion.exceptions import BudgetExceededError, LeaseLostError, OrchestrionError, ProviderError
 from orchestrion.monitoring.metrics import Metrics
+from orchestrion.providers.budget import TaskBudget
+from orchestrion.providers.context import UsageMeter, bind_call, current_call
+from orchestrion.store import llm_calls as ledger_store
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
 from orchestrion.store.database import Database, WriteTx
@@ -74,9 +77,16 @@ class TeamEngine(Engine):
         finished: list[StepOutcome] = []
         running: dict[asyncio.Task[StepOutcome], str] = {}
         slots = asyncio.Semaphore(self._step_concurrency)
+        budget = await self._budget(task)
+        halted: list[BudgetExceededError] = []
         try:
             while True:
                 ready, skipped = _schedule(plan.steps, states, set(running.values()))
+                if halted:
+                    # Over budget: nothing new starts; what is running finishes or fails fast.
+                    for step in ready:
+                        states[step.id] = StepStatus.SKIPPED
+                    skipped, ready = skipped + ready, []
                 done = not ready and not skipped and not running
                 if finished or ready or skipped or (done and finalize is not None):
                     # One transaction per scheduling round: the checkpoints of the steps that just
@@ -90,15 +100,17 @@ class TeamEngine(Engine):
                             ready,
                             dict(attempts),
                             skipped,
-                            finalize if done else None,
+                            finalize if done and not halted else None,
                             dict(states),
                         )
                     )
                     finished.clear()
+                if done and halted:
+                    raise halted[0]
                 for step in ready:
                     attempts[step.id] += 1
                     job = asyncio.create_task(
-                        self._guarded(slots, task, step, attempts[step.id], files, runs, worker_id),
+                        self._guarded(slots, task, step, attempts[step.id], files, runs, worker_id, budget),
                         name=f"step-{step.id}",
                     )
                     running[job] = step.id
@@ -114,6 +126,8 @@ class TeamEngine(Engine):
                     attempts[outcome.step.id] = outcome.run.attempts
                     runs[outcome.step.id] = outcome.run
                     finished.append(outcome)
+                    if outcome.over_budget is not None and not halted:
+                        halted.append(outcome.over_budget)
         finally:
             for job in running:
                 job.cancel()
@@ -129,9 +143,24 @@ class TeamEngine(Engine):
         files: Sequence[InputFile],
         runs: Mapping[str, AgentRun],
         worker_id: str,
+        budget: TaskBudget,
     ) -> StepOutcome:
         async with slots:
-            return await self._execute(task, step, attempt, files, runs, worker_id)
+            return await self._execute(task, step, attempt, files, runs, worker_id, budget)
+
+    async def _budget(self, task: Task) -> TaskBudget:
+        """The task's budget, charged with what earlier runs of it already spent."""
+        max_tokens = task.budget.get("max_tokens")
+        max_cost = task.budget.get("max_cost_usd")
+        budget = TaskBudget(
+            max_tokens=int(max_tokens) if max_tokens is not None else None,
+            max_cost_usd=float(max_cost) if max_cost is not None else None,
+        )
+        if budget.limited:
+            budget.spent_tokens, budget.spent_cost_usd = await self._db.read(
+                lambda conn: ledger_store.read_task_usage(conn, task.id)
+            )
+        return budget
 
     async def _execute(
         self,
@@ -141,6 +170,7 @@ class TeamEngine(Engine):
         files: Sequence[InputFile],
         runs: Mapping[str, AgentRun],
         worker_id: str,
+        budget: TaskBudget,
     ) -> StepOutcome:
         """Run a step whose first attempt the scheduler marked started; retries mark their own."""
         spec = self._registry.agent(step.agent_id)
@@ -153,37 +183,56 @@ class TeamEngine(Engine):
                     _fenced(worker_id, task.id, functools.partial(_start_steps, task, [(step, attempt)]))
                 )
             started = time.perf_counter()
+            meter = UsageMeter()
             try:
-                async with asyncio.timeout(step.timeout_seconds):
-                    if spec.kind == "reporter":
-                        run, result = await self._report(task, step, attempt, files, runs)
-                    else:
-                        run = await self._runner.run(
-                            spec,
-                            AgentRequest(
-                                task_id=task.id,
-                                step_id=step.id,
-                                title=task.title,
-                                task_type=task.task_type,
-                                target=task.target,
-                                files=files,
-                            ),
-                            on_tool_call=functools.partial(
-                                self._tool_called, worker_id, task.id, step.id, attempt
-                            ),
-                        )
-                        result = None
+                with bind_call(task_id=task.id, step_id=step.id, budget=budget, meter=meter):
+                    async with asyncio.timeout(step.timeout_seconds):
+                        if spec.kind == "reporter":
+                            run, result = await self._report(task, step, attempt, files, runs)
+                        else:
+                            run = await self._runner.run(
+                                spec,
+                                AgentRequest(
+                                    task_id=task.id,
+                                    step_id=step.id,
+                                    title=task.title,
+                                    task_type=task.task_type,
+                                    target=task.target,
+                                    files=files,
+                                ),
+                                on_tool_call=functools.partial(
+                                    self._tool_called, worker_id, task.id, step.id, attempt
+                                ),
+                            )
+                            result = None
             except TimeoutError:
                 error = f"step timed out after {step.timeout_seconds:g}s"
             except LeaseLostError:
                 raise  # not the step's failure: this worker must stop writing
+            except BudgetExceededError as exc:
+                # Retrying cannot help: the task is out of budget. The engine stops the task.
+                await self._flush_calls()
+                self._metrics.observe_step(spec.id, StepStatus.FAILED, time.perf_counter() - started)
+                failed = AgentRun(
+                    task_id=task.id,
+                    step_id=step.id,
+                    agent_id=spec.id,
+                    status=StepStatus.FAILED,
+                    attempts=attempt,
+                    error=exc.message,
+                    **_usage(meter),
+                )
+                return StepOutcome(step=step, run=failed, result=None, over_budget=exc)
             except OrchestrionError as exc:
                 error = exc.message
             except Exception as exc:
                 logger.exception("step %s of task %s crashed", step.id, task.id)
                 error = f"{type(exc).__name__}: {exc}"
             else:
-                run = replace(run, attempts=attempt, duration_seconds=time.perf_counter() - started)
+                await self._flush_calls()
+                run = replace(
+                    run, attempts=attempt, duration_seconds=time.perf_counter() - started, **_usage(meter)
+                )
                 self._metrics.observe_step(spec.id, StepStatus.SUCCEEDED, time.perf_counter() - started)
                 return StepOutcome(step=step, run=run, result=result)
             self._metrics.observe_step(spec.id, StepStatus.FAILED, time.perf_counter() - started)
@@ -214,6 +263,12 @@ class TeamEngine(Engine):
             error=error,
         )
         return StepOutcome(step=step, run=failed, result=None)
+
+    async def _flush_calls(self) -> None:
+        """Write the step's call records first, so its `llm.called` events precede its outcome."""
+        router = self._runner.router
+        if router is not None:
+            await router.flush()
 
     async def _tool_called(
         self, worker_id: str, task_id: str, step_id: str, attempt: int, call: ToolCall
@@ -266,8 +321,10 @@ class TeamEngine(Engine):
                     summary = f"{summary}\n\n{text}"
             except ProviderError as exc:
                 logger.warning("reporter summary unavailable: %s", exc.message)
-        tokens_in = sum(r.tokens_in for r in runs) + (response.usage.input_tokens if response else 0)
-        tokens_out = sum(r.tokens_out for r in runs) + (response.usage.output_tokens if response else 0)
+        # The reporter's own calls (fallbacks and retries included) are on the step's meter.
+        own = current_call().meter or UsageMeter()
+        tokens_in = sum(r.tokens_in for r in runs) + own.input_tokens
+        tokens_out = sum(r.tokens_out for r in runs) + own.output_tokens
         stats = {
             "agents": len(step.depends_on),
             "agents_succeeded": sum(1 for r in runs if r.status is StepStatus.SUCCEEDED),
@@ -276,7 +333,7 @@ class TeamEngine(Engine):
             "tool_calls": sum(len(r.tool_calls) for r in runs),
             "tokens_in": tokens_in,
             "tokens_out": tokens_out,
-            "cost_usd": round(sum(r.cost_usd for r in runs) + (response.cost_usd if response else 0.0), 6),
+            "cost_usd": round(sum(r.cost_usd for r in runs) + own.cost_usd, 8),
             "severity_counts": agg.counts,
             "ungrounded_findings": sum(1 for f in agg.findings if not f.grounded),
         }
@@ -312,6 +369,16 @@ class StepOutcome:
     step: Step
     run: AgentRun
     result: Result | None
+    over_budget: BudgetExceededError | None = None
+
+
+def _usage(meter: UsageMeter) -> dict[str, Any]:
+    """A step attempt's LLM usage, from every call it made (retries and fallbacks included)."""
+    return {
+        "tokens_in": meter.input_tokens,
+        "tokens_out": meter.output_tokens,
+        "cost_usd": round(meter.cost_usd, 8),
+    }
 
 
 def _fenced(worker_id: str, task_id: str, unit: Callable[[WriteTx], None]) -> Callable[[WriteTx], None]:

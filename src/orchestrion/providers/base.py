@@ -4,20 +4,65 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrion.exceptions import OutputSchemaError
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolUse:
+    """A tool (function) call the model asked for.
+
+    Attributes:
+        id: The vendor's call id (generated when the vendor gives none, as Gemini does).
+        name: The tool name.
+        arguments: The parsed arguments (a JSON object).
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Message:
-    """One chat message."""
+    """One chat message.
+
+    Attributes:
+        role: ``system``, ``user``, ``assistant`` or ``tool``.
+        content: The text (for ``tool`` messages: the tool's result).
+        tool_uses: On assistant messages, the tool calls the model made.
+        tool_use_id: On ``tool`` messages, the id of the call this answers.
+        name: On ``tool`` messages, the tool's name (Gemini matches results by name).
+    """
 
     role: Role
     content: str
+    tool_uses: tuple[ToolUse, ...] = ()
+    tool_use_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec:
+    """A tool offered to the model.
+
+    Attributes:
+        name: The tool name (``[A-Za-z0-9_-]``, at most 64 characters for every vendor).
+        description: What the tool does, for the model.
+        parameters: A JSON schema (``type: object``) for the arguments.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+ToolChoice = Literal["auto", "none", "required"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,10 +72,13 @@ class ChatRequest:
     Attributes:
         messages: The conversation.
         json_schema: When set, the reply must be a JSON object matching it (grammar-constrained on
-            llama.cpp, `response_format` on OpenAI-compatible servers).
+            llama.cpp, `response_format` on OpenAI-compatible servers, a response schema on Gemini,
+            a forced tool on Anthropic).
         max_tokens: Upper bound on generated tokens.
         temperature: Sampling temperature.
         seed: Optional sampling seed, for reproducible local runs.
+        tools: Tools the model may call.
+        tool_choice: ``auto`` (default), ``none``, ``required``, or the name of one tool to force.
     """
 
     messages: tuple[Message, ...]
@@ -38,6 +86,8 @@ class ChatRequest:
     max_tokens: int = 512
     temperature: float = 0.2
     seed: int | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +109,8 @@ class ChatResponse:
     latency_seconds: float = 0.0
     finish_reason: str | None = None
     cost_usd: float = 0.0
+    tool_uses: tuple[ToolUse, ...] = ()
+    deployment: str | None = None
 
     def json(self) -> dict[str, Any]:
         """Parse the content as a JSON object, raising OutputSchemaError when it is not one."""
@@ -80,6 +132,23 @@ class ChatResponse:
         return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class StreamEvent:
+    """One piece of a streamed completion.
+
+    Adapters yield text deltas as they arrive and end every successful stream with exactly one
+    event whose `done` is True, carrying the usage, the finish reason and any tool calls (tool
+    call arguments arrive in fragments on every vendor and are only yielded whole). A stream that
+    ends without its vendor's end marker raises a retryable `ProviderError` instead.
+    """
+
+    delta: str = ""
+    done: bool = False
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    tool_uses: tuple[ToolUse, ...] = ()
+
+
 class Provider(abc.ABC):
     """An LLM backend. Adapters translate ChatRequest/ChatResponse and raise ProviderError on failure."""
 
@@ -89,6 +158,18 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Run one chat completion."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat completion; the default runs `complete` and yields its result at once."""
+        response = await self.complete(request)
+        if response.content:
+            yield StreamEvent(delta=response.content)
+        yield StreamEvent(
+            done=True,
+            usage=response.usage,
+            finish_reason=response.finish_reason,
+            tool_uses=response.tool_uses,
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters own nothing
         """Release clients and models."""

@@ -1,4 +1,4 @@
-"""Fakes that ship with the package: a scripted LLM provider and a local OpenAI-compatible server."""
+"""Fakes that ship with the package: a scripted LLM provider and a local fault-injecting LLM vendor."""
 
 from __future__ import annotations
 
@@ -7,19 +7,36 @@ from typing import TYPE_CHECKING, Any
 from orchestrion.testing.scripted import ScriptedProvider, ScriptFunction, ScriptItem
 
 if TYPE_CHECKING:
-    from orchestrion.testing.openai_server import OpenAITestServer, example_for_schema
+    from orchestrion.testing.faults import Fault
+    from orchestrion.testing.schema_example import example_for_schema
+    from orchestrion.testing.vendor_server import OpenAITestServer, RecordedCall, VendorTestServer
 
-__all__ = ["OpenAITestServer", "ScriptFunction", "ScriptItem", "ScriptedProvider", "example_for_schema"]
+__all__ = [
+    "Fault",
+    "OpenAITestServer",
+    "RecordedCall",
+    "ScriptFunction",
+    "ScriptItem",
+    "ScriptedProvider",
+    "VendorTestServer",
+    "example_for_schema",
+]
 
-_LAZY = {"OpenAITestServer", "example_for_schema"}
+_LAZY = {
+    "Fault": "orchestrion.testing.faults",
+    "OpenAITestServer": "orchestrion.testing.vendor_server",
+    "RecordedCall": "orchestrion.testing.vendor_server",
+    "VendorTestServer": "orchestrion.testing.vendor_server",
+    "example_for_schema": "orchestrion.testing.schema_example",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported lazily so that `python -m orchestrion.testing.openai_server` does not find its own
+    # Imported lazily so that `python -m orchestrion.testing.vendor_server` does not find its own
     # module already imported by the package (runpy warns about that), and so that importing the
     # scripted provider does not pull in uvicorn.
     if name in _LAZY:
-        from orchestrion.testing import openai_server
+        import importlib
 
-        return getattr(openai_server, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

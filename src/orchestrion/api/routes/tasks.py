@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -14,6 +16,7 @@ from orchestrion.api.schemas import (
     EventsPublic,
     EvidencePublic,
     FindingPublic,
+    LLMCallPublic,
     PlanPublic,
     PredictionPublic,
     ProgressPublic,
@@ -21,14 +24,19 @@ from orchestrion.api.schemas import (
     ResultPublic,
     StepProgress,
     StepPublic,
+    StepUsagePublic,
     TaskCreate,
     TaskPublic,
     TasksPublic,
+    TaskUsagePublic,
+    UsageTotalsPublic,
 )
 from orchestrion.api.sse import stream_task_events
+from orchestrion.domain.llm import LLMCall
 from orchestrion.domain.tasks import TERMINAL_STATUSES, AgentRun, Result, StepStatus, Task, TaskStatus, utcnow
 from orchestrion.engines.coordinator import TaskRequest
 from orchestrion.exceptions import NotFoundError, UnknownChoiceError, ValidationError
+from orchestrion.store import llm_calls as ledger_store
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
 from orchestrion.store.events import read_events
@@ -189,11 +197,15 @@ async def read_result(task_id: str, caller: CallerDep, runtime: RuntimeDep) -> R
     """The report: ranked findings citing evidence, remediation and quality score."""
     task = await runtime.coordinator.get(caller, task_id)
 
-    def load(conn: Connection) -> tuple[Result | None, list[AgentRun]]:
+    def load(conn: Connection) -> tuple[Result | None, list[AgentRun], list[LLMCall]]:
         found = run_store.read_result(conn, task_id)
-        return found, run_store.read_runs(conn, task_id) if found else []
+        if found is None:
+            return None, [], []
+        return found, run_store.read_runs(conn, task_id), ledger_store.read_llm_calls(conn, task_id)
 
-    result, runs = await runtime.db.read(load)
+    if runtime.router is not None:
+        await runtime.router.flush()
+    result, runs, calls = await runtime.db.read(load)
     if result is None:
         raise NotFoundError(
             f"task {task_id} has no result yet (status {task.status.value})",
@@ -215,7 +227,41 @@ async def read_result(task_id: str, caller: CallerDep, runtime: RuntimeDep) -> R
         quality=QualityPublic(**result.quality.__dict__, overall=result.quality.overall),
         evidence=evidence,
         stats=result.stats,
+        usage=task_usage(calls, with_calls=False),
         created_at=result.created_at,
+    )
+
+
+@router.get("/{task_id}/usage", response_model=TaskUsagePublic)
+async def read_task_usage(task_id: str, caller: CallerDep, runtime: RuntimeDep) -> TaskUsagePublic:
+    """Every LLM call the task made (retries and fallbacks included), with totals per step and overall."""
+    await runtime.coordinator.get(caller, task_id)
+    if runtime.router is not None:
+        await runtime.router.flush()
+    calls = await runtime.db.read(lambda conn: ledger_store.read_llm_calls(conn, task_id))
+    return task_usage(calls, with_calls=True)
+
+
+def task_usage(calls: Sequence[LLMCall], *, with_calls: bool) -> TaskUsagePublic:
+    """Totals per step and overall, from the ledger: what was really spent, failed attempts included."""
+    total = UsageTotalsPublic()
+    steps: dict[str, StepUsagePublic] = {}
+    for call in calls:
+        key = call.step_id or ""
+        step = steps.get(key) or steps.setdefault(key, StepUsagePublic(step_id=key))
+        for bucket in (total, step):
+            bucket.calls += 1
+            bucket.failed_calls += int(call.outcome != "ok")
+            bucket.fallback_calls += int(call.position > 0)
+            bucket.input_tokens += call.input_tokens
+            bucket.output_tokens += call.output_tokens
+            bucket.cost_usd = round(bucket.cost_usd + call.cost_usd, 8)
+        if call.outcome == "ok" and call.deployment not in step.deployments:
+            step.deployments.append(call.deployment)
+    return TaskUsagePublic(
+        total=total,
+        steps=list(steps.values()),
+        calls=[LLMCallPublic(**asdict(c)) for c in calls] if with_calls else [],
     )
 
 
