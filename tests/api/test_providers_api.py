@@ -108,6 +108,10 @@ async def test_task_completes_through_the_fallback_with_it_visible_in_events_and
             assert secondary["price"] == {"input_per_mtok": 1.0, "output_per_mtok": 5.0}
             assert primary["price"] is not None  # gpt-4.1-mini is in the price table
 
+            # The next task of the type is predicted to cost what this one did (the ledger's median).
+            second = (await client.post("/api/v1/tasks", json=task_body(auto_execute=False))).json()
+            assert second["prediction"]["cost_usd"] == pytest.approx(expected_cost, rel=1e-3)
+
             metrics = (await client.get("/metrics")).text
             assert 'orchestrion_llm_fallbacks_total{deployment="primary",route="default"}' in metrics
             assert 'orchestrion_llm_circuit_state{deployment="primary"} 2.0' in metrics

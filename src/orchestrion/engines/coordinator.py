@@ -314,6 +314,7 @@ class Coordinator:
             # The engine wrote the outcome with its last checkpoint (see `_finalize`).
             status, _ = _final_status(task, outcome)
             self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
+        self._predictor.forget(task.task_type)
 
     async def _supervise(
         self, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
@@ -362,6 +363,7 @@ class Coordinator:
         """End a task the engine did not finish (cancelled, past its deadline, unreadable inputs)."""
         await self._db.write(functools.partial(_write_outcome, task, status, error, worker_id))
         self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
+        self._predictor.forget(task.task_type)
 
     def _finalize(self, task: Task, worker_id: str, tx: WriteTx, states: Mapping[str, StepStatus]) -> None:
         status, error = _final_status(task, states)

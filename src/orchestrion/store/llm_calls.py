@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Table, bindparam, case, func, insert, select
 
 from orchestrion.domain.llm import DeploymentUsage, LLMCall
 from orchestrion.store.database import WriteTx
-from orchestrion.store.models import LLMCallRow
+from orchestrion.store.models import LLMCallRow, TaskRow
 
 LLM_CALLS = cast(Table, LLMCallRow.__table__)
 
@@ -87,3 +87,21 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
         return None
     rank = max(1, math.ceil(fraction * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+def read_recent_task_costs(conn: Connection, task_type: str, *, limit: int = 200) -> list[float]:
+    """USD spent by each of the latest finished tasks of a type (0 for tasks that made no paid call)."""
+    tasks = TaskRow.__table__
+    recent = (
+        select(tasks.c.id, tasks.c.finished_at)
+        .where(tasks.c.task_type == task_type, tasks.c.finished_at.is_not(None))
+        .order_by(tasks.c.finished_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    query = (
+        select(recent.c.id, func.coalesce(func.sum(LLM_CALLS.c.cost_usd), 0.0))
+        .select_from(recent.outerjoin(LLM_CALLS, LLM_CALLS.c.task_id == recent.c.id))
+        .group_by(recent.c.id)
+    )
+    return [float(cost) for _, cost in conn.execute(query)]
