@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from orchestrion.exceptions import ConfigurationError
 from orchestrion.providers.anthropic import AnthropicProvider
+from orchestrion.providers.base import ChatRequest, Message
 from orchestrion.providers.config import EMBEDDED_DEPLOYMENT, load_providers_config
 from orchestrion.providers.factory import build_adapter, build_adapters
 from orchestrion.providers.gemini import GeminiProvider
@@ -57,6 +58,11 @@ async def test_hosted_preset_builds_an_openai_compatible_adapter_with_its_url_ke
         assert provider._headers(stream=False)["Authorization"] == f"Bearer {KEY}"
         assert provider._timeouts == timeouts
         assert provider.streams
+        # Groq has no portable structured outputs nor stream usage: JSON mode, no stream_options.
+        body = provider._body(
+            ChatRequest(messages=(Message(role="user", content="x"),), json_schema={}), stream=True
+        )
+        assert body["response_format"] == {"type": "json_object"} and "stream_options" not in body
     finally:
         await provider.aclose()
 

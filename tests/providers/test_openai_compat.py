@@ -10,9 +10,9 @@ import pytest
 
 from orchestrion.exceptions import ConfigurationError, ProviderError
 from orchestrion.providers.base import ChatRequest, Message, StreamEvent, ToolSpec, ToolUse, Usage
-from orchestrion.providers.openai_compat import OpenAICompatProvider, parse_retry_after
+from orchestrion.providers.openai_compat import OpenAICompatProvider, chat_completion_body, parse_retry_after
 from orchestrion.providers.options import Timeouts
-from orchestrion.testing import OpenAITestServer
+from orchestrion.testing import OpenAITestServer, VendorTestServer
 
 SECRET = "sk-test-0123456789abcdef"
 SCHEMA = {
@@ -803,3 +803,31 @@ async def test_content_given_as_typed_parts_keeps_the_text_parts(make_provider: 
     response = await make_provider(lambda request: httpx.Response(200, json=body)).complete(_request())
 
     assert response.content == "4"
+
+
+def test_json_mode_asks_for_a_json_object_and_gives_the_schema_in_a_system_message() -> None:
+    request = ChatRequest(messages=(Message(role="user", content="hi"),), json_schema=SCHEMA)
+    body = chat_completion_body(request, model="m", structured="json_object")
+    assert body["response_format"] == {"type": "json_object"}
+    first = body["messages"][0]
+    assert first["role"] == "system" and json.loads(first["content"].split(": ", 1)[1]) == SCHEMA
+    assert body["messages"][1] == {"role": "user", "content": "hi"}
+
+
+def test_stream_usage_can_be_left_out_for_servers_that_reject_it() -> None:
+    request = ChatRequest(messages=(Message(role="user", content="hi"),))
+    assert "stream_options" not in chat_completion_body(request, model="m", stream=True, stream_usage=False)
+    assert chat_completion_body(request, model="m", stream=True)["stream_options"] == {"include_usage": True}
+
+
+async def test_json_mode_round_trip_against_the_vendor_server() -> None:
+    async with VendorTestServer() as server:
+        provider = OpenAICompatProvider(base_url=server.base_url, model="m", structured="json_object")
+        try:
+            response = await provider.complete(
+                ChatRequest(messages=(Message(role="user", content="hi"),), json_schema=SCHEMA)
+            )
+        finally:
+            await provider.aclose()
+        assert response.json() == {}
+        assert server.requests[-1]["response_format"] == {"type": "json_object"}

@@ -104,6 +104,8 @@ def build_adapter(
         name=preset.name,
         stream=deployment.stream,
         extra_headers=dict(preset.extra_headers),
+        structured="json_schema" if preset.json_schema else "json_object",
+        stream_usage=preset.stream_usage,
     )
 
 

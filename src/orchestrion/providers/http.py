@@ -361,18 +361,21 @@ class HTTPProvider(Provider):
         """
         override = self._classify_error(payload)
         code = _error_code(payload)
-        if override is None:
+        kind: str | None
+        if override is not None:
+            retryable, kind, retry_after = override.retryable, override.kind, override.retry_after
+        else:
             retryable = code is None or code in RETRYABLE_STATUS or code >= 500
-            override = ErrorClass(kind="server_error" if code is None else "", retryable=retryable)
+            # With a code, ProviderError derives the kind from it.
+            kind, retry_after = ("server_error" if code is None else None), None
         detail = vendor_error_text(payload) or json.dumps(payload)
         return ProviderError(
             f"{self.deployment}: {context}: {self._redact(detail)[:BODY_EXCERPT_CHARS]}",
             provider=self.name,
-            retryable=override.retryable,
+            retryable=retryable,
             status_code=code,
-            retry_after=override.retry_after,
-            # An empty kind lets ProviderError derive it from the status code.
-            kind=override.kind or None,
+            retry_after=retry_after,
+            kind=kind,
         )
 
     def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:

@@ -1,7 +1,7 @@
 """An adapter for any server that speaks the OpenAI chat-completions protocol.
 
 OpenAI itself, Azure OpenAI's v1 API, Groq, DeepSeek, Mistral, Together, OpenRouter, vLLM, Ollama,
-LM Studio and the test server in `orchestrion.testing.openai_server` all accept the same
+LM Studio and the test server in `orchestrion.testing.vendor_server` all accept the same
 `POST {base_url}/chat/completions`, with tools and, when streaming, Server-Sent Events ending in
 ``data: [DONE]``. Failures become `ProviderError` as `orchestrion.providers.http` describes.
 """
@@ -33,6 +33,10 @@ __all__ = ["OpenAICompatProvider", "chat_completion_body", "parse_retry_after"]
 
 _DONE = "[DONE]"
 _BUILTIN_TOOL_CHOICES = frozenset({"auto", "none", "required"})
+
+
+StructuredMode = Literal["json_schema", "json_object"]
+"""How structured output is requested from an OpenAI-compatible server."""
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -68,37 +72,59 @@ def _tool_choice(choice: str) -> str | dict[str, Any]:
     return {"type": "function", "function": {"name": choice}}
 
 
-def chat_completion_body(request: ChatRequest, *, model: str, stream: bool = False) -> dict[str, Any]:
+def chat_completion_body(
+    request: ChatRequest,
+    *,
+    model: str,
+    stream: bool = False,
+    structured: StructuredMode = "json_schema",
+    stream_usage: bool = True,
+) -> dict[str, Any]:
     """The JSON body of a `/chat/completions` request for `request`.
 
     Args:
         request: The chat request.
         model: The model id.
-        stream: Ask for Server-Sent Events, with a last chunk carrying the usage.
+        stream: Ask for Server-Sent Events.
+        structured: How a JSON schema is asked for: ``json_schema`` (structured outputs), or
+            ``json_object`` (JSON mode, for servers without structured outputs: the schema is then
+            given to the model in a system message instead).
+        stream_usage: Ask for a last chunk carrying the usage (``stream_options``), which some
+            servers reject.
 
     Returns:
         The body; `tools` and `tool_choice` only appear when the request offers tools, because
         OpenAI rejects a `tool_choice` without tools.
     """
+    messages = [_message(m) for m in request.messages]
+    if request.json_schema is not None and structured == "json_object":
+        instruction = "Reply with one JSON object matching this JSON schema: " + json.dumps(
+            request.json_schema, separators=(",", ":")
+        )
+        messages.insert(0, {"role": "system", "content": instruction})
     body: dict[str, Any] = {
         "model": model,
-        "messages": [_message(m) for m in request.messages],
+        "messages": messages,
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
     }
     if request.seed is not None:
         body["seed"] = request.seed
     if request.json_schema is not None:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "output", "schema": request.json_schema, "strict": False},
-        }
+        if structured == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        else:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": request.json_schema, "strict": False},
+            }
     if request.tools:
         body["tools"] = [_tool(spec) for spec in request.tools]
         body["tool_choice"] = _tool_choice(request.tool_choice)
     if stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if stream_usage:
+            body["stream_options"] = {"include_usage": True}
     return body
 
 
@@ -170,6 +196,8 @@ class OpenAICompatProvider(HTTPProvider):
         client: httpx.AsyncClient | None = None,
         stream: bool = False,
         extra_headers: Mapping[str, str] | None = None,
+        structured: StructuredMode = "json_schema",
+        stream_usage: bool = True,
     ) -> None:
         if timeouts is not None and timeout is not None:
             raise ConfigurationError(f"{name}:{model}: pass either `timeouts` or `timeout`, not both")
@@ -185,6 +213,8 @@ class OpenAICompatProvider(HTTPProvider):
             extra_headers=extra_headers,
         )
         self._url = base_url.rstrip("/") + "/chat/completions"
+        self._structured: StructuredMode = structured
+        self._stream_usage = stream_usage
         self._auth = auth
         # The read limit under its historical name, which callers and tests inspect.
         self._timeout = timeouts.read
@@ -205,7 +235,13 @@ class OpenAICompatProvider(HTTPProvider):
         return headers
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        return chat_completion_body(request, model=self.model, stream=stream)
+        return chat_completion_body(
+            request,
+            model=self.model,
+            stream=stream,
+            structured=self._structured,
+            stream_usage=self._stream_usage,
+        )
 
     def _parse(self, payload: dict[str, Any], request: ChatRequest, *, latency: float) -> ChatResponse:
         choices = payload["choices"]
