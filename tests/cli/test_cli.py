@@ -41,7 +41,23 @@ def test_run_submits_follows_and_prints_report(live_server: LiveServer, tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert "report" in done.stdout and "shell" in done.stdout.lower()
+    assert "LLM: " in done.stdout and "call(s)" in done.stdout
     assert "succeeded" in done.stdout
+
+
+def test_providers_lists_routes_and_deployment_usage(live_server: LiveServer, tmp_path: Path) -> None:
+    source = tmp_path / "app.py"
+    source.write_text("def f(x):\n    return eval(x)\n")
+    env = {"ORCHESTRION_URL": live_server.base_url, "ORCHESTRION_API_KEY": live_server.admin_key}
+    assert cli("run", "-t", "code_analysis", "-f", str(source), env=env).returncode == 0
+    done = cli("providers", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "default" in done.stdout and "closed" in done.stdout
+    routes = live_server.runtime.router.routes() if live_server.runtime.router else {}
+    for name in routes["default"]:
+        assert name in done.stdout
+    unauthorised = cli("providers", env={**env, "ORCHESTRION_API_KEY": "orc_wrong"})
+    assert unauthorised.returncode == 2 and unauthorised.stderr.startswith("error:")
 
 
 def test_run_reads_url_and_key_from_environment(live_server: LiveServer, tmp_path: Path) -> None:

@@ -212,6 +212,38 @@ def agents(url: UrlOption = None, api_key: KeyOption = None) -> None:
     console.print(types_table)
 
 
+@app.command()
+def providers(url: UrlOption = None, api_key: KeyOption = None) -> None:
+    """LLM routes and deployments: circuit state, latency, error rate, tokens and cost to date."""
+    from rich.table import Table
+
+    with make_client(url, api_key) as client:
+        try:
+            data = client.providers()
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+    routes = Table("route", "deployments, in fallback order")
+    for name, chain in data["routes"].items():
+        routes.add_row(name, " > ".join(chain))
+    console.print(routes)
+    table = Table("deployment", "model", "circuit", "calls", "errors", "p50 s", "p95 s", "tokens", "cost $")
+    for d in data["deployments"]:
+        usage = d["usage"]
+        p50, p95 = usage["latency_p50_seconds"], usage["latency_p95_seconds"]
+        table.add_row(
+            d["name"],
+            f"{d['provider']}:{d['model']}",
+            d["circuit"]["state"],
+            str(usage["calls"]),
+            str(usage["errors"]),
+            "-" if p50 is None else f"{p50:.3f}",
+            "-" if p95 is None else f"{p95:.3f}",
+            str(usage["input_tokens"] + usage["output_tokens"]),
+            f"{usage['cost_usd']:.4f}" if d["price"] is not None else "unpriced",
+        )
+    console.print(table)
+
+
 @users_app.command("create")
 def users_create(
     name: str,

@@ -109,6 +109,15 @@ def print_report(result: dict[str, Any], console: Console) -> None:
         f"{quality['grounding']:.2f}, agreement {quality['agreement']:.2f}, completion "
         f"{quality['completion']:.2f})"
     )
+    usage = result.get("usage", {}).get("total")
+    if usage and usage["calls"]:
+        line = (
+            f"LLM: {usage['calls']} call(s), {usage['input_tokens']} tokens in, "
+            f"{usage['output_tokens']} out, ${usage['cost_usd']:.4f}"
+        )
+        if usage["failed_calls"] or usage["fallback_calls"]:
+            line += f" ({usage['failed_calls']} failed, {usage['fallback_calls']} served by a fallback)"
+        console.print(line, markup=False, highlight=False)
     if result["findings"]:
         table = Table("severity", "finding", "agent", "evidence")
         evidence = {e["id"]: e for e in result.get("evidence", [])}

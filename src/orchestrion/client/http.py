@@ -149,6 +149,14 @@ class OrchestrionClient:
                 _raise_for(response)
             yield from _parse_sse(response.iter_lines())
 
+    def providers(self) -> dict[str, Any]:
+        """Routes and deployments: circuit state, latency, error rate, tokens and cost to date."""
+        return dict(self._call("GET", "/api/v1/providers"))
+
+    def usage(self, task_id: str) -> dict[str, Any]:
+        """Every LLM call of a task, with totals per step and overall."""
+        return dict(self._call("GET", f"/api/v1/tasks/{task_id}/usage"))
+
     def agents(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/agents"))
 
