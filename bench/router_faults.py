@@ -34,8 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -68,7 +68,7 @@ ROUTE = "default"
 TIMEOUTS = Timeouts(connect=1.0, read=0.5, total=1.0)
 RETRY = RetryConfig(max_attempts=2, base_delay=0.05)
 BREAKER = BreakerConfig(cooldown_seconds=2.0)
-FAULTY = ["--failure-rate", "0.5", "--faults", "429,500,timeout", "--retry-after", "0.05", "--slow-seconds", "2"]
+FAULTY = ["--failure-rate=0.5", "--faults=429,500,timeout", "--retry-after=0.05", "--slow-seconds=2"]
 OUTCOMES = ("ok", "cancelled", *PROVIDER_ERROR_KINDS)
 PEER_TIMEOUT_SECONDS = 600
 
@@ -141,6 +141,17 @@ def server_counts(server: VendorProcess) -> dict[str, int]:
 
 
 # -- Orchestrion ----------------------------------------------------------------------------------
+
+
+class CountingHandler(logging.Handler):
+    """Counts the warnings the router logs (one per failed attempt or fallback) instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[record.name] += 1
 
 
 class StateTimeline:
@@ -218,6 +229,8 @@ async def orchestrion_scenario(
     servers: list[VendorProcess], *, calls: int, concurrency: int, warmup: int
 ) -> dict[str, Any]:
     """Run the calls through a route over `servers` (primary first); figures from the router's metrics."""
+    log = CountingHandler()
+    logging.getLogger().addHandler(log)
     metrics = Metrics()
     timeline = StateTimeline(metrics.llm_circuit_state)
     metrics.llm_circuit_state = timeline  # type: ignore[assignment]
@@ -244,6 +257,7 @@ async def orchestrion_scenario(
         ended = time.monotonic()
     finally:
         await router.aclose()
+        logging.getLogger().removeHandler(log)
 
     def value(name: str, labels: dict[str, str]) -> int:
         return int(metrics.registry.get_sample_value(name, labels) or 0)
@@ -278,6 +292,7 @@ async def orchestrion_scenario(
         "elapsed_s": round(elapsed, 3),
         "calls_per_s": round(calls / elapsed, 1),
         **summarise(latencies),
+        "warning_log_records": dict(log.counts),
         "route_failures": value("orchestrion_llm_route_failures_total", {"route": ROUTE}),
         "deployments": per_deployment,
     }
@@ -322,7 +337,7 @@ def servers_for(scenario: str, seed: int) -> Iterator[list[VendorProcess]]:
     with ExitStack() as stack:
         if scenario == "faults":
             yield [
-                stack.enter_context(counting_server([*FAULTY, "--seed", str(seed)])),
+                stack.enter_context(counting_server([*FAULTY, f"--seed={seed}"])),
                 stack.enter_context(counting_server([])),
             ]
         else:
@@ -343,6 +358,9 @@ def run_scenario(contender: str, scenario: str, args: argparse.Namespace) -> dic
         for key in ("requests", "200"):
             warmed[key] -= args.warmup
         result["server_counts"] = counts
+        primary = result["deployments"]["primary"]
+        primary["server_requests"] = counts["primary"]["requests"]
+        primary["server_failed"] = counts["primary"]["requests"] - counts["primary"].get("200", 0)
     print(
         f"   {result['succeeded']}/{result['calls']} ok, p50 {result['p50_ms']:.1f} ms, "
         f"p99 {result['p99_ms']:.1f} ms, {result['elapsed_s']:.1f} s",
@@ -365,19 +383,21 @@ def with_extra_latency(results: dict[str, dict[str, Any]]) -> None:
 def table(results: dict[str, dict[str, Any]]) -> str:
     """The figures in Markdown."""
     rows = [
-        "| Run | succeeded | p50 (ms) | p99 (ms) | mean (ms) | calls/s | primary attempts "
-        "(failed) | not sent: circuit open | retries | fallbacks | circuit open (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Run | succeeded | p50 (ms) | p99 (ms) | mean (ms) | extra p50 / p99 (ms) | calls/s | "
+        "primary attempts | failed there | not sent: circuit open | retries | fallbacks | circuit opened "
+        "| open (s) / run (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
-        primary = r.get("deployments", {}).get("primary", {})
-        server = r["server_counts"]["primary"]
+        primary = r["deployments"]["primary"]
+        extra = r.get("extra_latency_ms")
+        extra_cell = f"{extra['p50_ms']:+.1f} / {extra['p99_ms']:+.1f}" if extra else "-"
         rows.append(
             f"| {name} | {100 * r['success_share']:.1f} % | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['mean_ms']:.1f} | {r['calls_per_s']:.0f} | {server['requests']} "
-            f"({server['requests'] - server.get('200', 0)}) | {primary.get('circuit_rejections', '-')} | "
-            f"{primary.get('retries', '-')} | {primary.get('fallbacks_from', '-')} | "
-            f"{primary.get('open_s', '-')} |"
+            f"{r['mean_ms']:.1f} | {extra_cell} | {r['calls_per_s']:.0f} | {primary['server_requests']} | "
+            f"{primary['server_failed']} | {primary['circuit_rejections']} | {primary['retries']} | "
+            f"{primary['fallbacks_from']} | {primary['circuit_opened']} | "
+            f"{primary['open_s']:.1f} / {r['elapsed_s']:.1f} |"
         )
     return "\n".join(rows)
 
@@ -415,7 +435,7 @@ def main() -> None:
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "orchestrion": version("orchestrion"),
         "options": {
-            "primary_faults": " ".join([*FAULTY, "--seed", str(args.seed)]),
+            "primary_faults": " ".join([*FAULTY, f"--seed={args.seed}"]),
             "timeouts": vars(TIMEOUTS),
             "retry": vars(RETRY),
             "breaker": vars(BREAKER),

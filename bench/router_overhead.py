@@ -423,7 +423,8 @@ class LayerTimer:
         for outer, inner in zip(self.order, [*self.order[1:], None], strict=True):
             outer_ns = self.inclusive[outer]
             inner_ns = self.inclusive[inner] if inner is not None else [0] * len(outer_ns)
-            own[outer] = round(statistics.median(o - i for o, i in zip(outer_ns, inner_ns, strict=True)) / 1e3, 1)
+            own_ns = [o - i for o, i in zip(outer_ns, inner_ns, strict=True)]
+            own[outer] = round(statistics.median(own_ns) / 1e3, 1)
         for name in self.inclusive:
             if name not in self.order:
                 own[name] = round(statistics.median(self.inclusive[name]) / 1e3, 1)

@@ -27,7 +27,7 @@ from typing import Any
 # Set before the import: LiteLLM must not fetch its price map from the internet.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
 POLL_SECONDS = 0.01
 
@@ -173,9 +173,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         **summarise(latencies),
         "deployments": {
             "primary": {
+                # Every attempt, first or retry, selects a deployment of the group again.
                 "selections": selections["primary"],
+                "retries": selections["primary"] - args.calls,
                 "circuit_rejections": refusals["primary"],
-                "cooldowns_seen": cooldowns_seen,
+                "fallbacks_from": args.calls - answered_by["primary"],
+                "circuit_opened": cooldowns_seen,
                 "open_s": round(cooling_s, 3),
             }
         },

@@ -21,7 +21,7 @@ from typing import Any
 # Set before the import: LiteLLM must not fetch its price map from the internet.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
 
 def build_router(base_url: str) -> Any:
