@@ -31,10 +31,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
-## Benchmark W1 against the bare-httpx floor and LangGraph (in bench/.venv-peers); see BENCHMARKS.md.
+## Benchmarks against bare-httpx floors and peers (LangGraph, LiteLLM in bench/.venv-peers): W1, then
+## the provider router's per-call overhead and its behaviour under faults; see BENCHMARKS.md.
 bench: $(VENV)/.installed
 	PYTHON=$(PYTHON) bash bench/setup_peers.sh
 	$(BIN)/python bench/w1.py
+	$(BIN)/python bench/router_overhead.py
+	$(BIN)/python bench/router_faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist src/*.egg-info

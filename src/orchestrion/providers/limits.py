@@ -62,6 +62,12 @@ class RateLimiter:
         self._token_sum = 0
         self._in_flight = 0
         self._waiting = 0
+        self._windowed = bool(config.requests_per_minute or config.tokens_per_minute)
+
+    @property
+    def counts_tokens(self) -> bool:
+        """True when calls must bring a token estimate (a tokens-per-minute limit is set)."""
+        return bool(self._config.tokens_per_minute)
 
     def _expire(self, now: float) -> None:
         horizon = now - _WINDOW_SECONDS
@@ -113,7 +119,8 @@ class RateLimiter:
             if self._slots is not None:
                 await self._slots.acquire()
             try:
-                await self._admit(tokens)
+                if self._windowed:
+                    await self._admit(tokens)
             except BaseException:
                 if self._slots is not None:
                     self._slots.release()
@@ -148,5 +155,6 @@ class LimitedProvider(WrapperProvider):
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Wait for a concurrency slot and per-minute room, then call."""
-        async with self.limiter.slot(estimate_total_tokens(request)):
+        tokens = estimate_total_tokens(request) if self.limiter.counts_tokens else 0
+        async with self.limiter.slot(tokens):
             return await self.inner.complete(request)
