@@ -8,13 +8,14 @@ process, latency 0, no faults), one call at a time:
 3. router: `ProviderRouter.complete` over one deployment with the full wrapper chain and default
    options (retry > breaker > budget > limits > accounting > timeout > adapter), the ledger
    metrics-only (`CallLedger(None, metrics)`);
-4. router_sqlite: the same with the ledger writing every call to a real SQLite file in batches (the
-   background flusher runs during the calls; what is still pending after each block is flushed and
-   timed separately as "flush");
+4. router_sqlite: the same with the ledger writing every call to a real SQLite file in batches. The
+   background flusher (every 0.25 s) runs during the calls, so its writer thread's work is in their
+   latency and CPU; what is still pending after each block is flushed and timed separately
+   ("flush"). Blocks are long enough (500 calls, about half a second) for the flusher to run in them;
 5. litellm: LiteLLM's `Router.acompletion` over one deployment, in bench/.venv-peers, as a
    long-lived subprocess (bench/peers/litellm_router.py) that runs a block when asked.
 
-After a warm-up of each, the variants run in interleaved blocks (default 10 rounds x 200 calls,
+After a warm-up of each, the variants run in interleaved blocks (default 10 rounds x 500 calls,
 the order rotated each round), so that the noise of the shared VM falls on all of them alike.
 Reported per variant: p50, p99 and mean per call, CPU per call (all threads of the process), and
 the overhead over the floor at p50 and p99. Results go to stdout and are appended to
@@ -495,7 +496,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--calls", type=int, default=200, help="calls per variant per round")
+    parser.add_argument("--calls", type=int, default=500, help="calls per variant per round")
     parser.add_argument("--warmup", type=int, default=200, help="calls per variant before timing")
     parser.add_argument(
         "--breakdown", type=int, default=2000, help="calls timed layer by layer afterwards (0: none)"

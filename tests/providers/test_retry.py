@@ -232,7 +232,7 @@ async def test_attempt_number_is_bound_in_the_call_context() -> None:
     assert current_call().attempt == 1
 
 
-async def test_on_retry_hook_gets_the_deployment_before_each_backoff() -> None:
+async def test_on_retry_hook_gets_the_deployment_after_each_backoff_as_the_retry_starts() -> None:
     inner = ScriptedProvider([_overloaded(), _overloaded(), "ok"], name="acme", model="m1")
     sleep = SleepRecorder()
     hooked: list[tuple[str, int]] = []
@@ -245,7 +245,7 @@ async def test_on_retry_hook_gets_the_deployment_before_each_backoff() -> None:
 
     await provider.complete(REQUEST)
 
-    assert hooked == [("acme:m1", 0), ("acme:m1", 1)]
+    assert hooked == [("acme:m1", 1), ("acme:m1", 2)]
 
 
 async def test_success_on_first_attempt_neither_sleeps_nor_calls_the_hook() -> None:

@@ -56,20 +56,23 @@ class CallLedger:
         self._write_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
+        self._series: dict[tuple[str, str], _Series] = {}
 
     def record(self, call: LLMCall) -> None:
         """Count a call in the metrics and queue it for the ledger."""
-        m = self._metrics
+        series = self._series.get((call.provider, call.model))
+        if series is None:
+            series = self._series[(call.provider, call.model)] = _Series(self._metrics, call)
         outcome = call.outcome if call.outcome != "error" else (call.error_kind or "error")
-        m.llm_calls_total.labels(call.provider, call.model, outcome).inc()
+        series.calls(outcome).inc()
         if call.outcome == "ok":
-            m.llm_call_duration.labels(call.provider, call.model).observe(call.latency_seconds)
+            series.duration.observe(call.latency_seconds)
         if call.input_tokens:
-            m.llm_tokens_total.labels(call.provider, call.model, "input").inc(call.input_tokens)
+            series.tokens_in.inc(call.input_tokens)
         if call.output_tokens:
-            m.llm_tokens_total.labels(call.provider, call.model, "output").inc(call.output_tokens)
+            series.tokens_out.inc(call.output_tokens)
         if call.cost_usd:
-            m.llm_cost_usd_total.labels(call.provider, call.model).inc(call.cost_usd)
+            series.cost.inc(call.cost_usd)
         if self._db is None:
             return
         self._pending.append(call)
@@ -116,6 +119,26 @@ class CallLedger:
                 flusher.cancel()
                 await asyncio.gather(flusher, return_exceptions=True)
         await self.flush()
+
+
+class _Series:
+    """One provider and model's metric children, looked up once (`labels()` takes a lock each time)."""
+
+    def __init__(self, metrics: Metrics, call: LLMCall) -> None:
+        provider, model = call.provider, call.model
+        self._metrics = metrics
+        self._key = (provider, model)
+        self._outcomes: dict[str, Any] = {}
+        self.duration = metrics.llm_call_duration.labels(provider, model)
+        self.tokens_in = metrics.llm_tokens_total.labels(provider, model, "input")
+        self.tokens_out = metrics.llm_tokens_total.labels(provider, model, "output")
+        self.cost = metrics.llm_cost_usd_total.labels(provider, model)
+
+    def calls(self, outcome: str) -> Any:
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = self._metrics.llm_calls_total.labels(*self._key, outcome)
+        return child
 
 
 def _write_batch(tx: WriteTx, batch: list[LLMCall]) -> None:

@@ -92,6 +92,6 @@ class RetryProvider(WrapperProvider):
                     attempt,
                     exc.kind,
                 )
+                await self._sleep(delay)
                 if self._on_retry is not None:
                     self._on_retry(self.deployment)
-                await self._sleep(delay)
