@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from orchestrion.agents.builtin import BUILTIN_AGENTS, BUILTIN_TASK_TYPES
+from orchestrion.agents.loader import load_agent_dir, load_entry_points, register_specs
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.runner import AgentRunner
 from orchestrion.bus.local import LocalEventBus
@@ -107,6 +108,10 @@ class Runtime:
         if routes is None:
             routes = build_routes(settings, ledger=ledger, metrics=metrics)
         router = ProviderRouter(routes, ledger=ledger, metrics=metrics) if routes else None
+        custom = load_entry_points()
+        if settings.agents_dir is not None:
+            custom += load_agent_dir(settings.agents_dir)
+        register_specs(registry, custom, routes=router.routes() if router else ())
         runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens)
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         queue = LocalJobQueue(

@@ -21,7 +21,24 @@ class AgentRegistry:
         missing = set(spec.tools) - self._tools
         missing |= {c.tool for calls in spec.playbooks.values() for c in calls} - self._tools
         if missing:
-            raise ConfigurationError(f"agent {spec.id} uses unknown tools: {sorted(missing)}")
+            raise ConfigurationError(
+                f"agent {spec.id}: tools: unknown {', '.join(sorted(missing))}; "
+                f"valid tools: {', '.join(sorted(self._tools))}",
+                details={"field": "tools", "choices": sorted(self._tools)},
+            )
+        unlisted = {c.tool for calls in spec.playbooks.values() for c in calls} - set(spec.tools)
+        if unlisted:
+            raise ConfigurationError(
+                f"agent {spec.id}: playbooks: calls {', '.join(sorted(unlisted))}, not in its `tools`",
+                details={"field": "playbooks"},
+            )
+        stray = set(spec.playbooks) - set(spec.task_types)
+        if stray:
+            raise ConfigurationError(
+                f"agent {spec.id}: playbooks: {', '.join(sorted(stray))} is not one of its task_types "
+                f"({', '.join(spec.task_types)})",
+                details={"field": "playbooks", "choices": list(spec.task_types)},
+            )
         self._agents[spec.id] = spec
 
     def register_task_type(self, spec: TaskTypeSpec) -> None:
@@ -30,7 +47,9 @@ class AgentRegistry:
             agent = self._agents.get(agent_id)
             if agent is None or spec.id not in agent.task_types:
                 raise ConfigurationError(
-                    f"task type {spec.id}: agent {agent_id} is unknown or does not support it"
+                    f"task type {spec.id}: default_agents: {agent_id} is unknown or does not list "
+                    f"{spec.id} in its task_types",
+                    details={"field": "default_agents", "choices": sorted(self._agents)},
                 )
         self._task_types[spec.id] = spec
 
