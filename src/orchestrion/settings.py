@@ -45,7 +45,20 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = Field(default=3600, ge=60)
 
     workspace_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    tool_allow_targets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    agents_dir: Path | None = Field(
+        default=None, description="Directory of YAML files defining custom agents and task types."
+    )
+    tool_allow_targets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs and host names (`*.example.com` too) network tools may reach past the SSRF guard.",
+    )
+    tool_allow_active_scanning: bool = Field(
+        default=False,
+        description="The operator's permission for active tools (port checks); tasks must also ask for it.",
+    )
+    tool_max_response_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    tool_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    tool_read_timeout_seconds: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_input_files: int = Field(default=200, ge=1)
 

@@ -132,8 +132,11 @@ def test_entry_points_publish_agents(tmp_path: Path, monkeypatch: pytest.MonkeyP
         from orchestrion.agents.spec import AgentSpec, PlaybookCall
 
         def agents():
-            return [AgentSpec(id="extra_auditor", name="Extra", description="d", task_types=("code_analysis",),
-                              tools=("secret_scan",), playbooks={"code_analysis": (PlaybookCall(tool="secret_scan"),)})]
+            calls = {"code_analysis": (PlaybookCall(tool="secret_scan"),)}
+            return [
+                AgentSpec(id="extra_auditor", name="Extra", description="d",
+                          task_types=("code_analysis",), tools=("secret_scan",), playbooks=calls)
+            ]
         """,
     )
     dist = tmp_path / "orchestrion_extra-0.1.dist-info"
