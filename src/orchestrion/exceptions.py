@@ -6,7 +6,9 @@ The tree::
     ├── ConfigurationError          settings that cannot work (bad URL, missing model file)
     ├── ValidationError             bad input: carries `field` and, when known, `choices`
     │   ├── UnknownChoiceError      a value outside a closed set (task type, agent, role)
-    │   └── InputRefusedError       an input path outside the workspace roots, or unreadable
+    │   ├── InputRefusedError       an input path outside the workspace roots, or unreadable
+    │   └── TargetRefusedError      a network target (or active scan) the tool policy refuses: carries
+    │                               `host`, `address`, `reason`; the caller's target is the problem
     ├── PayloadTooLargeError        a body or upload over the configured limit
     ├── AuthError                   missing or invalid credentials
     │   └── PermissionDeniedError   authenticated but not allowed
@@ -85,6 +87,32 @@ class InputRefusedError(ValidationError):
     """An input that Orchestrion will not read."""
 
     code = "input_refused"
+
+
+class TargetRefusedError(ValidationError):
+    """A network target the tool policy will not reach.
+
+    Attributes:
+        host: The host as the caller named it, when the refusal is about a host.
+        address: The resolved address that was refused, when there is one.
+        reason: Why, in a few words ("loopback", "a cloud metadata endpoint", "active scanning...").
+    """
+
+    code = "target_refused"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        host: str | None = None,
+        address: str | None = None,
+        field: str = "target",
+    ) -> None:
+        super().__init__(message, field=field, details={"host": host, "address": address, "reason": reason})
+        self.host = host
+        self.address = address
+        self.reason = reason
 
 
 class PayloadTooLargeError(OrchestrionError):
