@@ -158,5 +158,8 @@ async def test_bandit_skips_files_it_cannot_parse() -> None:
 def test_registry_builds_every_tool_by_name() -> None:
     tools = build_builtin_tools()
 
-    assert sorted(tools) == ["bandit_scan", "data_profile", "python_metrics", "secret_scan"]
+    assert {"bandit_scan", "data_profile", "python_metrics", "secret_scan", "log_parse", "test_map"} <= set(
+        tools
+    )
+    assert len(tools) == 14
     assert all(name == tool.name for name, tool in tools.items())

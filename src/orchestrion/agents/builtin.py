@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from orchestrion.agents.spec import AgentSpec, PlaybookCall, TaskTypeSpec
-
-_FINDINGS_RULES = (
-    "Base every finding on the numbered evidence you are given and cite its ids. "
-    "Do not invent evidence. Prefer a few precise findings to many vague ones."
-)
+from orchestrion.agents.specialists import FINDINGS_RULES as _FINDINGS_RULES
+from orchestrion.agents.specialists import SPECIALIST_TASK_TYPES, SPECIALISTS
 
 CODE_ANALYZER = AgentSpec(
     id="code_analyzer",
@@ -61,7 +58,7 @@ REPORTER = AgentSpec(
     kind="reporter",
 )
 
-BUILTIN_AGENTS = (CODE_ANALYZER, DATA_ANALYST, REPORTER)
+BUILTIN_AGENTS = (CODE_ANALYZER, DATA_ANALYST, *SPECIALISTS, REPORTER)
 
 BUILTIN_TASK_TYPES = (
     TaskTypeSpec(
@@ -85,4 +82,5 @@ BUILTIN_TASK_TYPES = (
         needs_inputs=True,
         input_extensions=(".csv", ".tsv", ".json", ".jsonl"),
     ),
+    *SPECIALIST_TASK_TYPES,
 )

@@ -5,10 +5,31 @@ from __future__ import annotations
 from orchestrion.tools.base import Tool
 from orchestrion.tools.code import BanditTool, PythonMetricsTool
 from orchestrion.tools.data import DataProfileTool
+from orchestrion.tools.docs import ApiReferenceTool, DocstringCoverageTool
+from orchestrion.tools.logs import BruteForceTool, ErrorBurstTool, LogParseTool, TimelineTool
+from orchestrion.tools.readme import ReadmeCheckTool
 from orchestrion.tools.secrets import SecretScanTool
+from orchestrion.tools.testmap import TestMapTool
+from orchestrion.tools.testplan import TestPlanTool
+from orchestrion.tools.untested import UntestedFunctionsTool
 
 
 def build_builtin_tools() -> dict[str, Tool]:
     """Return a fresh instance of every built-in tool, keyed by its `name`."""
-    tools: list[Tool] = [PythonMetricsTool(), BanditTool(), SecretScanTool(), DataProfileTool()]
+    tools: list[Tool] = [
+        PythonMetricsTool(),
+        BanditTool(),
+        SecretScanTool(),
+        DataProfileTool(),
+        LogParseTool(),
+        BruteForceTool(),
+        ErrorBurstTool(),
+        TimelineTool(),
+        TestMapTool(),
+        UntestedFunctionsTool(),
+        TestPlanTool(),
+        DocstringCoverageTool(),
+        ReadmeCheckTool(),
+        ApiReferenceTool(),
+    ]
     return {tool.name: tool for tool in tools}
