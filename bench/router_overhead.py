@@ -34,7 +34,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from w1 import HOST, PEERS_PYTHON, contender_env, free_port, machine  # noqa: E402
+from w1 import PEERS_PYTHON, VendorProcess, contender_env, machine  # noqa: E402
 
 from orchestrion.monitoring.metrics import Metrics  # noqa: E402
 from orchestrion.providers.accounting import CallLedger  # noqa: E402
@@ -77,57 +76,6 @@ HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 PRICE = Price(input_per_mtok=0.15, output_per_mtok=0.60)
 VARIANTS = ("floor", "provider", "router", "router_sqlite", "litellm")
 PEER_TIMEOUT_SECONDS = 300
-
-
-class VendorProcess:
-    """`python -m orchestrion.testing.vendor_server` (or another command) on a free 127.0.0.1 port.
-
-    Args:
-        options: Extra command-line options of the vendor server (faults, seed...).
-        command: The module or script to run instead of the vendor server (same options).
-    """
-
-    def __init__(self, options: list[str] | None = None, *, command: list[str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.base_url = f"{self.url}/v1"
-        self._command = command or [sys.executable, "-m", "orchestrion.testing.vendor_server"]
-        self._options = options or []
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> VendorProcess:
-        self._process = subprocess.Popen(
-            [*self._command, "--host", HOST, "--port", str(self.port), *self._options],
-            env=contender_env(),
-        )
-        deadline = time.monotonic() + 30
-        with httpx.Client(trust_env=False) as client:
-            while True:
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"the vendor server exited with {self._process.returncode}")
-                try:
-                    if client.get(f"{self.base_url}/models", timeout=1).status_code == 200:
-                        return self
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the vendor server did not answer /v1/models within 30 s")
-                time.sleep(0.05)
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the server has used so far."""
-        assert self._process is not None
-        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
 
 
 def percentile(ordered: list[float], share: float) -> float:

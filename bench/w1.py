@@ -66,39 +66,39 @@ def contender_env() -> dict[str, str]:
     return env
 
 
-class TestServer:
-    """The OpenAI-compatible test server, as a separate process on a free 127.0.0.1 port."""
+class VendorProcess:
+    """`python -m orchestrion.testing.vendor_server` (or another command) on a free 127.0.0.1 port.
 
-    def __init__(self) -> None:
+    Args:
+        options: Extra command-line options of the vendor server (faults, seed...).
+        command: The module or script to run instead of the vendor server (same options).
+    """
+
+    def __init__(self, options: list[str] | None = None, *, command: list[str] | None = None) -> None:
         self.port = free_port()
-        self.base_url = f"http://{HOST}:{self.port}/v1"
+        self.url = f"http://{HOST}:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        self._command = command or [sys.executable, "-m", "orchestrion.testing.vendor_server"]
+        self._options = options or []
         self._process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> TestServer:
+    def __enter__(self) -> VendorProcess:
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestrion.testing.vendor_server",
-                "--host",
-                HOST,
-                "--port",
-                str(self.port),
-            ],
+            [*self._command, "--host", HOST, "--port", str(self.port), *self._options],
             env=contender_env(),
         )
         deadline = time.monotonic() + 30
         with httpx.Client(trust_env=False) as client:
             while True:
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"the test server exited with {self._process.returncode}")
+                    raise RuntimeError(f"the vendor server exited with {self._process.returncode}")
                 try:
                     if client.get(f"{self.base_url}/models", timeout=1).status_code == 200:
                         return self
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the test server did not answer /v1/models within 30 s")
+                    raise RuntimeError("the vendor server did not answer /v1/models within 30 s")
                 time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
@@ -117,7 +117,9 @@ class TestServer:
                 self._process.wait()
 
 
-def run_contender(name: str, command: list[str], server: TestServer, plan_args: list[str]) -> dict[str, Any]:
+def run_contender(
+    name: str, command: list[str], server: VendorProcess, plan_args: list[str]
+) -> dict[str, Any]:
     """Run one contender process and return the JSON it prints (its stderr passes through)."""
     print(f"-- {name} ...", file=sys.stderr, flush=True)
     cpu_before = server.cpu_seconds()
@@ -249,7 +251,7 @@ def main() -> None:
     ]
     started = datetime.now(UTC)
     host = machine()
-    with tempfile.TemporaryDirectory(prefix="w1-") as scratch, TestServer() as server:
+    with tempfile.TemporaryDirectory(prefix="w1-") as scratch, VendorProcess() as server:
         bodies = Path(scratch) / "bodies.json"
         bodies.write_text(json.dumps(request_bodies()))
         common = ["--base-url", server.base_url, "--bodies", str(bodies)]

@@ -50,7 +50,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from harness import run_sequential  # noqa: E402
-from w1 import TestServer  # noqa: E402
+from w1 import VendorProcess  # noqa: E402
 from w1_orchestrion import W1Client, w1_runtime  # noqa: E402
 
 from orchestrion.domain.events import EventType  # noqa: E402
@@ -583,7 +583,7 @@ async def settle(client: W1Client) -> None:
         await asyncio.sleep(0.001)
 
 
-async def profile(server: TestServer, tasks: int, warmup: int, rounds: int) -> str:
+async def profile(server: VendorProcess, tasks: int, warmup: int, rounds: int) -> str:
     out = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="orchestrion-w1-profile-") as home:
         async with w1_runtime(Path(home), base_url=server.base_url, workers=50) as client:
@@ -702,7 +702,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300, help="calls per write-cost measurement")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
-    with TestServer() as server:
+    with VendorProcess() as server:
         report = asyncio.run(profile(server, args.tasks, args.warmup, args.rounds))
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"w1-profile-{datetime.now(UTC).date().isoformat()}.txt"
