@@ -31,6 +31,7 @@ from orchestrion.store import users as user_store
 from orchestrion.store.database import Database, WriteTx
 from orchestrion.tools.policy import WorkspacePolicy
 from orchestrion.tools.registry import build_builtin_tools
+from orchestrion.tools.targets import TargetPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,12 @@ class Runtime:
         if settings.agents_dir is not None:
             custom += load_agent_dir(settings.agents_dir)
         register_specs(registry, custom, routes=router.routes() if router else ())
-        runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens)
+        runner = AgentRunner(
+            tools=tools,
+            router=router,
+            max_tokens=settings.llm_max_tokens,
+            targets=TargetPolicy.from_settings(settings),
+        )
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         queue = LocalJobQueue(
             db,

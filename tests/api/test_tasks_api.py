@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from orchestrion.store.tasks import get_task
 from tests.conftest import LiveServer
 
 CODE = {
@@ -301,3 +302,31 @@ async def test_workspace_paths_are_read_under_configured_roots(server_factory: A
         result = (await client.get(f"/api/v1/tasks/{code.json()['id']}/result")).json()
     assert any("pickle" in f["title"].lower() for f in result["findings"])
     assert any((e["location"] or "").startswith("pkg/db.py") for e in result["evidence"])
+
+
+async def test_active_scanning_flag_and_binary_uploads_are_kept(live_server: LiveServer) -> None:
+    import base64
+
+    blob = b"\x7fELF\x02\x01\x01" + bytes(range(200))
+    body = task_body(allow_active_scanning=True, auto_execute=False)
+    body["inputs"]["files"].append(
+        {"name": "sample.bin", "content": base64.b64encode(blob).decode(), "encoding": "base64"}
+    )
+    async with live_server.client() as client:
+        created = await client.post("/api/v1/tasks", json=body)
+        assert created.status_code == 201, created.text
+        assert created.json()["allow_active_scanning"] is True
+        listed = (await client.get("/api/v1/tasks")).json()["data"]
+        assert [t["allow_active_scanning"] for t in listed if t["id"] == created.json()["id"]] == [True]
+        default = (await client.post("/api/v1/tasks", json=task_body(auto_execute=False))).json()
+        assert default["allow_active_scanning"] is False
+        bad = await client.post(
+            "/api/v1/tasks",
+            json=task_body(inputs={"files": [{"name": "x", "content": "A", "encoding": "rot13"}]}),
+        )
+    assert bad.status_code == 422 and "encoding" in json.dumps(bad.json())
+    task_id = created.json()["id"]
+    stored = await live_server.runtime.db.read(lambda conn: get_task(conn, task_id, with_inputs=True))
+    assert stored is not None
+    files = await live_server.runtime.coordinator._load_files(stored)
+    assert [f.data for f in files if f.name == "sample.bin"] == [blob]

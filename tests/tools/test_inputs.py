@@ -87,3 +87,44 @@ def test_too_many_bytes_is_payload_too_large() -> None:
         _validate(files, max_total_bytes=119)
 
     assert info.value.details["field"] == "inputs.files"
+
+
+def test_base64_uploads_keep_their_exact_bytes() -> None:
+    import base64
+
+    from orchestrion.tools.inputs import decode_upload, encode_upload
+
+    blob = bytes(range(256)) * 3
+    files = validate_uploaded_files(
+        [{"name": "a.bin", "content": base64.b64encode(blob).decode(), "encoding": "base64"}],
+        max_files=5,
+        max_total_bytes=10_000,
+    )
+    assert files[0].is_binary and files[0].data == blob and files[0].size == len(blob)
+    stored = encode_upload(files[0])
+    assert decode_upload(stored["name"], stored["content"], stored["encoding"]).data == blob
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"name": "a.bin", "content": "not base64!", "encoding": "base64"}, "inputs.files[0].content"),
+        ({"name": "a.bin", "content": "AA==", "encoding": "utf-16"}, "inputs.files[0].encoding"),
+    ],
+)
+def test_bad_encodings_name_the_field(item: dict[str, str], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_uploaded_files([item], max_files=5, max_total_bytes=10_000)
+    assert caught.value.details["field"] == field
+
+
+def test_binary_size_counts_bytes_not_base64_characters() -> None:
+    import base64
+
+    blob = b"\x00" * 900
+    with pytest.raises(PayloadTooLargeError):
+        validate_uploaded_files(
+            [{"name": "a.bin", "content": base64.b64encode(blob).decode(), "encoding": "base64"}],
+            max_files=5,
+            max_total_bytes=800,
+        )

@@ -23,6 +23,7 @@ from orchestrion.exceptions import OrchestrionError, ProviderError
 from orchestrion.providers.base import ChatResponse
 from orchestrion.providers.router import ProviderRouter
 from orchestrion.tools.base import InputFile, Tool, ToolContext, digest
+from orchestrion.tools.targets import TargetPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +40,24 @@ class AgentRequest:
     task_type: str
     target: str | None
     files: Sequence[InputFile] = ()
+    allow_active_scanning: bool = False
 
 
 class AgentRunner:
     """Executes any AgentSpec."""
 
     def __init__(
-        self, *, tools: Mapping[str, Tool], router: ProviderRouter | None, max_tokens: int = 512
+        self,
+        *,
+        tools: Mapping[str, Tool],
+        router: ProviderRouter | None,
+        max_tokens: int = 512,
+        targets: TargetPolicy | None = None,
     ) -> None:
         self._tools = tools
         self._router = router
         self._max_tokens = max_tokens
+        self._targets = targets
 
     @property
     def router(self) -> ProviderRouter | None:
@@ -62,7 +70,12 @@ class AgentRunner:
         """Run one specialist agent and return its checkpointable result."""
         started = time.perf_counter()
         ctx = ToolContext(
-            task_id=request.task_id, step_id=request.step_id, files=request.files, target=request.target
+            task_id=request.task_id,
+            step_id=request.step_id,
+            files=request.files,
+            target=request.target,
+            targets=self._targets,
+            allow_active_scanning=request.allow_active_scanning,
         )
         calls: list[ToolCall] = []
         evidence: list[Evidence] = []

@@ -17,6 +17,7 @@ class FileInput(_In):
 
     name: str = Field(min_length=1, max_length=512)
     content: str
+    encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
 class TaskInputs(_In):
@@ -45,6 +46,7 @@ class TaskCreate(_In):
     auto_execute: bool = True
     budget: Budget = Field(default_factory=Budget)
     deadline_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+    allow_active_scanning: bool = False
 
 
 class StepPublic(BaseModel):
@@ -84,6 +86,7 @@ class TaskPublic(BaseModel):
     prediction: PredictionPublic | None
     budget: dict[str, Any]
     deadline_seconds: float | None
+    allow_active_scanning: bool
     error: str | None
     attempt: int
     created_at: datetime

@@ -134,6 +134,7 @@ class Task:
     status: TaskStatus
     budget: dict[str, Any] = field(default_factory=dict)
     deadline_seconds: float | None = None
+    allow_active_scanning: bool = False
     plan: Plan | None = None
     prediction: Prediction | None = None
     error: str | None = None

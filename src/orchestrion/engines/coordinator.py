@@ -37,7 +37,7 @@ from orchestrion.store import tasks as task_store
 from orchestrion.store.database import Database, WriteTx
 from orchestrion.store.events import append_event, append_events
 from orchestrion.tools.base import InputFile
-from orchestrion.tools.inputs import validate_uploaded_files
+from orchestrion.tools.inputs import decode_upload, encode_upload, validate_uploaded_files
 from orchestrion.tools.policy import WorkspacePolicy
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class TaskRequest:
     auto_execute: bool = True
     budget: Mapping[str, Any] = field(default_factory=dict)
     deadline_seconds: float | None = None
+    allow_active_scanning: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +140,7 @@ class Coordinator:
             task_type=request.task_type,
             target=request.target,
             inputs={
-                "files": [{"name": f.name, "content": f.content} for f in files],
+                "files": [encode_upload(f) for f in files],
                 "paths": list(request.paths),
             },
             priority=request.priority,
@@ -147,6 +148,7 @@ class Coordinator:
             status=status,
             budget=dict(request.budget),
             deadline_seconds=request.deadline_seconds,
+            allow_active_scanning=request.allow_active_scanning,
             plan=plan,
             prediction=prediction,
             created_at=now,
@@ -353,7 +355,10 @@ class Coordinator:
         return "deadline"
 
     async def _load_files(self, task: Task) -> list[InputFile]:
-        uploaded = [InputFile(name=f["name"], content=f["content"]) for f in task.inputs.get("files", [])]
+        uploaded = [
+            decode_upload(f["name"], f["content"], f.get("encoding", "utf-8"))
+            for f in task.inputs.get("files", [])
+        ]
         paths = task.inputs.get("paths", [])
         return uploaded + (await self._policy.aread_files(paths) if paths else [])
 

@@ -199,6 +199,7 @@ class TeamEngine(Engine):
                                     task_type=task.task_type,
                                     target=task.target,
                                     files=files,
+                                    allow_active_scanning=task.allow_active_scanning,
                                 ),
                                 on_tool_call=functools.partial(
                                     self._tool_called, worker_id, task.id, step.id, attempt

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,6 +91,7 @@ class TaskRow(Base):
     status: Mapped[str] = mapped_column(String(24))
     budget: Mapped[dict[str, Any]] = mapped_column(JSON)
     deadline_seconds: Mapped[float | None] = mapped_column(Float)
+    allow_active_scanning: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prediction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)

@@ -9,13 +9,16 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from orchestrion.domain.findings import Severity
 from orchestrion.exceptions import ToolError
+
+if TYPE_CHECKING:
+    from orchestrion.tools.targets import TargetPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,11 +28,22 @@ class InputFile:
     name: str
     content: str
     source: str = "upload"  # "upload" or "workspace"
+    raw: bytes | None = None
+
+    @property
+    def is_binary(self) -> bool:
+        """True for files uploaded as base64: `raw` holds their exact bytes, `content` a lenient decoding."""
+        return self.raw is not None
+
+    @property
+    def data(self) -> bytes:
+        """The file's bytes (exact for binary uploads, UTF-8 of the text otherwise)."""
+        return self.raw if self.raw is not None else self.content.encode("utf-8", "surrogatepass")
 
     @property
     def size(self) -> int:
-        """Size in bytes of the UTF-8 content."""
-        return len(self.content.encode("utf-8", "surrogatepass"))
+        """Size in bytes."""
+        return len(self.data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,12 +77,21 @@ class ToolOutput:
 
 @dataclass(frozen=True, kw_only=True)
 class ToolContext:
-    """What a tool may see of its task. Tools never read anything else."""
+    """What a tool may see of its task. Tools never read anything else.
+
+    Attributes:
+        targets: The network target policy; network tools reach targets only through
+            `tools/netclient.py` with it (None: no network access).
+        allow_active_scanning: The task asked for active tools (port checks); the policy still
+            needs the operator's permission too (`TargetPolicy.require_active`).
+    """
 
     task_id: str
     step_id: str
     files: Sequence[InputFile] = ()
     target: str | None = None
+    targets: TargetPolicy | None = None
+    allow_active_scanning: bool = False
 
 
 class ToolArgs(BaseModel):

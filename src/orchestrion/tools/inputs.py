@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -10,6 +12,7 @@ from orchestrion.exceptions import InputRefusedError, PayloadTooLargeError, Vali
 from orchestrion.tools.base import InputFile
 
 _FIELD = "inputs.files"
+ENCODINGS = ("utf-8", "base64")
 _MAX_NAME_CHARS = 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -49,17 +52,49 @@ def validate_uploaded_files(
         content = item.get("content")
         if not isinstance(content, str):
             raise ValidationError("content must be a string", field=f"{item_field}.content")
+        encoding = item.get("encoding") or "utf-8"
+        if encoding not in ENCODINGS:
+            raise ValidationError(
+                f"unknown encoding {encoding!r}", field=f"{item_field}.encoding", choices=ENCODINGS
+            )
         if name in seen:
             raise ValidationError(f"duplicate file name {name!r}", field=f"{item_field}.name")
         seen.add(name)
-        total += len(content.encode("utf-8", "surrogatepass"))
+        file = decode_upload(name, content, encoding, field=f"{item_field}.content")
+        total += file.size
         if total > max_total_bytes:
             raise PayloadTooLargeError(
                 f"uploaded files exceed max_total_bytes={max_total_bytes}",
                 details={"field": _FIELD, "limit": "max_total_bytes", "value": max_total_bytes},
             )
-        result.append(InputFile(name=name, content=content, source="upload"))
+        result.append(file)
     return result
+
+
+def decode_upload(name: str, content: str, encoding: str, *, field: str = _FIELD) -> InputFile:
+    """An uploaded file from its transport form: UTF-8 text, or base64 for binary artefacts.
+
+    Raises:
+        ValidationError: When base64 content does not decode.
+    """
+    if encoding != "base64":
+        return InputFile(name=name, content=content, source="upload")
+    try:
+        raw = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError(f"content of {name!r} is not valid base64", field=field) from exc
+    return InputFile(name=name, content=raw.decode("utf-8", "replace"), source="upload", raw=raw)
+
+
+def encode_upload(file: InputFile) -> dict[str, str]:
+    """The stored form of an uploaded file (what `decode_upload` reads back)."""
+    if file.raw is not None:
+        return {
+            "name": file.name,
+            "content": base64.b64encode(file.raw).decode("ascii"),
+            "encoding": "base64",
+        }
+    return {"name": file.name, "content": file.content}
 
 
 def normalise_upload_name(name: object, *, field: str) -> str:

@@ -78,6 +78,7 @@ def task_public(task: Task) -> TaskPublic:
         prediction=prediction,
         budget=task.budget,
         deadline_seconds=task.deadline_seconds,
+        allow_active_scanning=task.allow_active_scanning,
         error=task.error,
         attempt=task.attempt,
         created_at=task.created_at,
@@ -103,6 +104,7 @@ async def create_task(body: TaskCreate, caller: OperatorDep, runtime: RuntimeDep
             auto_execute=body.auto_execute,
             budget=body.budget.model_dump(exclude_none=True),
             deadline_seconds=body.deadline_seconds,
+            allow_active_scanning=body.allow_active_scanning,
         ),
     )
     return task_public(task)
