@@ -71,6 +71,7 @@ class _AgentIn(_Strict):
     max_findings: int = Field(default=5, ge=0, le=50)
     timeout_seconds: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=10)
+    max_steps: int = Field(default=0, ge=0, le=20)
 
     def spec(self) -> AgentSpec:
         return AgentSpec(
@@ -90,6 +91,7 @@ class _AgentIn(_Strict):
             max_findings=self.max_findings,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
+            max_steps=self.max_steps,
         )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrion.agents.explore import explore
 from orchestrion.agents.prompts import analysis_request, select_evidence, usable_text
 from orchestrion.agents.spec import AgentSpec
 from orchestrion.domain.findings import Evidence, Finding, Severity
@@ -90,6 +91,9 @@ class AgentRunner:
             if on_tool_call is not None:
                 await on_tool_call(tool_call)
 
+        if spec.max_steps and self._can_explore(spec):
+            await self._explore(spec, request, ctx, calls, evidence, findings, on_tool_call)
+
         summary = _tool_summary(calls, evidence, findings)
         response: ChatResponse | None = None
         if spec.analysis and self._router is not None and self._router.has_route(spec.route):
@@ -125,6 +129,50 @@ class AgentRunner:
             cost_usd=response.cost_usd if response else 0.0,
             duration_seconds=time.perf_counter() - started,
         )
+
+    def _can_explore(self, spec: AgentSpec) -> bool:
+        router = self._router
+        return router is not None and router.has_route(spec.route) and router.supports_tools(spec.route)
+
+    async def _explore(
+        self,
+        spec: AgentSpec,
+        request: AgentRequest,
+        ctx: ToolContext,
+        calls: list[ToolCall],
+        evidence: list[Evidence],
+        findings: list[Finding],
+        on_tool_call: ToolCallHook | None,
+    ) -> None:
+        """The autonomous phase (`explore.py`); its tool calls join the playbook's."""
+        assert self._router is not None
+
+        async def call_tool(name: str, args: dict[str, object]) -> tuple[str, list[Evidence]]:
+            tool_call, new_evidence, new_findings = await self._call_tool(
+                spec, name, dict(args), ctx, len(evidence)
+            )
+            calls.append(tool_call)
+            evidence.extend(new_evidence)
+            findings.extend(new_findings)
+            if on_tool_call is not None:
+                await on_tool_call(tool_call)
+            return tool_call.error or "", new_evidence
+
+        try:
+            await explore(
+                router=self._router,
+                spec=spec,
+                tools=self._tools,
+                title=request.title,
+                task_type=request.task_type,
+                target=request.target,
+                evidence=list(evidence),
+                call_tool=call_tool,
+                max_tokens=self._max_tokens,
+            )
+        except ProviderError as exc:
+            # What the playbook and the turns so far gathered stands; the analysis still runs.
+            logger.warning("autonomous phase of %s ended early: %s", spec.id, exc.message)
 
     async def _call_tool(
         self, spec: AgentSpec, name: str, args: dict[str, Any], ctx: ToolContext, offset: int

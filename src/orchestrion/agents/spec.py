@@ -36,6 +36,8 @@ class AgentSpec:
         max_findings: Cap on LLM-proposed findings per run.
         timeout_seconds: Per-step timeout.
         max_retries: Retries of a failed step.
+        max_steps: Tool calls the model may make in the autonomous phase (0: no such phase); it
+            runs only when the agent's route can be offered tools.
     """
 
     id: str
@@ -52,6 +54,7 @@ class AgentSpec:
     max_findings: int = 5
     timeout_seconds: float | None = None
     max_retries: int | None = None
+    max_steps: int = 0
 
     def playbook(self, task_type: str) -> tuple[PlaybookCall, ...]:
         """The tool calls for `task_type` (empty when it has none)."""

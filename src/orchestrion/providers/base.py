@@ -154,6 +154,8 @@ class Provider(abc.ABC):
 
     name: str
     model: str
+    supports_tools: bool = False
+    """Whether the model can be offered tools (`ChatRequest.tools`) and answer with tool calls."""
 
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:

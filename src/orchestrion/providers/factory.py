@@ -106,6 +106,7 @@ def build_adapter(
         extra_headers=dict(preset.extra_headers),
         structured="json_schema" if preset.json_schema else "json_object",
         stream_usage=preset.stream_usage,
+        supports_tools=preset.tools,
     )
 
 

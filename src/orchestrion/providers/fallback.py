@@ -39,6 +39,9 @@ class FallbackProvider(Provider):
         self.deployments = tuple(deployments)
         self.name = "route"
         self.model = route
+        # Judged by the primary: a fallback without tool support answers in text, which ends a
+        # tool-calling loop cleanly rather than failing it.
+        self.supports_tools = self.deployments[0].supports_tools
         self._on_fallback = on_fallback
 
     @property

@@ -195,6 +195,7 @@ class HTTPProvider(Provider):
     ) -> None:
         self.name = name
         self.model = model
+        self.supports_tools = True
         self._api_key = api_key or None
         self._timeouts = timeouts
         self._http_timeout = _http_timeout(timeouts)

@@ -198,6 +198,7 @@ class OpenAICompatProvider(HTTPProvider):
         extra_headers: Mapping[str, str] | None = None,
         structured: StructuredMode = "json_schema",
         stream_usage: bool = True,
+        supports_tools: bool = True,
     ) -> None:
         if timeouts is not None and timeout is not None:
             raise ConfigurationError(f"{name}:{model}: pass either `timeouts` or `timeout`, not both")
@@ -214,6 +215,7 @@ class OpenAICompatProvider(HTTPProvider):
         )
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._structured: StructuredMode = structured
+        self.supports_tools = supports_tools
         self._stream_usage = stream_usage
         self._auth = auth
         # The read limit under its historical name, which callers and tests inspect.

@@ -86,6 +86,11 @@ class ProviderRouter:
         """Every deployment, in the order routes first name them."""
         return list(self._deployments.values())
 
+    def supports_tools(self, route: str) -> bool:
+        """Whether the route's primary deployment can be offered tools."""
+        chain = self._routes.get(route)
+        return chain is not None and chain.supports_tools
+
     def has_route(self, name: str) -> bool:
         """True when `name` is a configured route."""
         return name in self._routes

@@ -18,6 +18,7 @@ class WrapperProvider(Provider):
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
+        self.supports_tools = inner.supports_tools
 
     @property
     def deployment(self) -> str:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrion.exceptions import ProviderError
 from orchestrion.providers.base import ChatRequest, ChatResponse, Provider, Usage
 
-ScriptFunction = Callable[[ChatRequest], str | dict[str, Any]]
-"""A script step computed from the request: returns text or a JSON object."""
+ScriptFunction = Callable[[ChatRequest], str | dict[str, Any] | ChatResponse]
+"""A script step computed from the request: returns text, a JSON object or a whole response."""
 
-ScriptItem = str | dict[str, Any] | BaseException | ScriptFunction
-"""One step of a script: text, a JSON object, an exception to raise, or a function of the request."""
+ScriptItem = str | dict[str, Any] | ChatResponse | BaseException | ScriptFunction
+"""One step of a script: text, a JSON object, a response (tool calls), an exception, or a function."""
 
 
 class ScriptedProvider(Provider):
@@ -44,9 +45,11 @@ class ScriptedProvider(Provider):
         delay: float = 0.0,
         name: str = "scripted",
         model: str = "scripted",
+        supports_tools: bool = False,
     ) -> None:
         self.name = name
         self.model = model
+        self.supports_tools = supports_tools
         self._script: list[ScriptItem] = list(responses)
         self._position = 0
         self._default = default
@@ -86,8 +89,15 @@ class ScriptedProvider(Provider):
         if isinstance(item, BaseException):
             raise item
         value = item(request) if callable(item) else item
-        content = value if isinstance(value, str) else json.dumps(value)
         prompt_words = sum(len(m.content.split()) for m in request.messages)
+        if isinstance(value, ChatResponse):
+            return replace(
+                value,
+                provider=self.name,
+                model=self.model,
+                usage=Usage(input_tokens=prompt_words, output_tokens=len(value.content.split()) + 1),
+            )
+        content = value if isinstance(value, str) else json.dumps(value)
         return ChatResponse(
             content=content,
             provider=self.name,

@@ -127,8 +127,11 @@ class Tool(abc.ABC):
         try:
             return self.args_model.model_validate(raw)
         except PydanticValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
             raise ToolError(
-                f"invalid arguments for {self.name}: {exc.errors()[0]['msg']}", tool=self.name
+                f"invalid arguments for {self.name}: {where + ': ' if where else ''}{error['msg']}",
+                tool=self.name,
             ) from exc
 
     async def run(self, raw_args: dict[str, Any], ctx: ToolContext) -> tuple[ToolOutput, float]:
