@@ -113,12 +113,8 @@ class Runtime:
         if settings.agents_dir is not None:
             custom += load_agent_dir(settings.agents_dir)
         register_specs(registry, custom, routes=router.routes() if router else ())
-        runner = AgentRunner(
-            tools=tools,
-            router=router,
-            max_tokens=settings.llm_max_tokens,
-            targets=TargetPolicy.from_settings(settings),
-        )
+        targets = TargetPolicy.from_settings(settings)
+        runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens, targets=targets)
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         queue = LocalJobQueue(
             db,
@@ -148,6 +144,7 @@ class Runtime:
             max_retries=settings.step_max_retries,
             max_input_files=settings.max_input_files,
             max_input_bytes=settings.max_body_bytes,
+            targets=targets,
         )
         secret = (
             settings.jwt_secret.get_secret_value()

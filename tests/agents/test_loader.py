@@ -184,3 +184,21 @@ def test_the_server_refuses_to_start_on_a_bad_agent_file(tmp_path: Path) -> None
     done = cli("serve", "--port", "1", env=env)
     assert done.returncode == 2, done.stderr
     assert str(agents_dir / "auditor.yaml") in done.stderr and "tools: unknown nmap" in done.stderr
+
+
+async def test_a_task_type_that_needs_a_target_refuses_a_missing_or_malformed_one(tmp_path: Path) -> None:
+    agents_dir = tmp_path / "agents"
+    _write(agents_dir, "auditor.yaml", CONFIG_AUDITOR.replace("needs_inputs: true", "needs_target: true"))
+    with serve(tmp_path / "home", agents_dir=agents_dir) as server:
+        async with server.client() as client:
+            body = {"title": "t", "task_type": "config_audit"}
+            missing = await client.post("/api/v1/tasks", json=body)
+            malformed = await client.post("/api/v1/tasks", json=body | {"target": "ftp://user@host/x"})
+            fine = await client.post(
+                "/api/v1/tasks", json=body | {"target": "example.org", "auto_execute": False}
+            )
+            types = {t["id"]: t for t in (await client.get("/api/v1/task-types")).json()}
+    assert missing.status_code == 422 and missing.json()["error"]["details"]["field"] == "target"
+    assert malformed.status_code == 422 and malformed.json()["error"]["details"]["field"] == "target"
+    assert fine.status_code == 201, fine.text
+    assert types["config_audit"]["needs_target"] is True and types["code_analysis"]["needs_target"] is False

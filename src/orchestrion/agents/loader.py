@@ -101,6 +101,7 @@ class _TaskTypeIn(_Strict):
     default_agents: list[str] = Field(min_length=1)
     needs_inputs: bool = False
     input_extensions: list[str] = Field(default_factory=list)
+    needs_target: bool = False
 
     def spec(self) -> TaskTypeSpec:
         return TaskTypeSpec(
@@ -109,6 +110,7 @@ class _TaskTypeIn(_Strict):
             default_agents=tuple(self.default_agents),
             needs_inputs=self.needs_inputs,
             input_extensions=tuple(self.input_extensions),
+            needs_target=self.needs_target,
         )
 
 

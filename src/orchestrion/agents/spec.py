@@ -71,6 +71,8 @@ class TaskTypeSpec:
         default_agents: The team used when the request names none.
         needs_inputs: Whether files or paths are required.
         input_extensions: File extensions its tools read (informational, shown by the API).
+        needs_target: Whether a `target` (host, host:port or URL) is required; it is checked
+            against the network target policy when the task is submitted.
     """
 
     id: str
@@ -78,3 +80,4 @@ class TaskTypeSpec:
     default_agents: tuple[str, ...]
     needs_inputs: bool = False
     input_extensions: tuple[str, ...] = ()
+    needs_target: bool = False

@@ -175,6 +175,7 @@ class TaskTypePublic(BaseModel):
     default_agents: list[str]
     agents: list[str]
     needs_inputs: bool
+    needs_target: bool
     input_extensions: list[str]
 
 

@@ -39,6 +39,7 @@ from orchestrion.store.events import append_event, append_events
 from orchestrion.tools.base import InputFile
 from orchestrion.tools.inputs import decode_upload, encode_upload, validate_uploaded_files
 from orchestrion.tools.policy import WorkspacePolicy
+from orchestrion.tools.targets import TargetPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Coordinator:
         max_retries: int,
         max_input_files: int,
         max_input_bytes: int,
+        targets: TargetPolicy | None = None,
     ) -> None:
         self._db = db
         self._queue = queue
@@ -99,6 +101,7 @@ class Coordinator:
         self._policy = policy
         self._metrics = metrics
         self._step_timeout = step_timeout
+        self._targets = targets or TargetPolicy()
         self._max_retries = max_retries
         self._max_files = max_input_files
         self._max_bytes = max_input_bytes
@@ -117,6 +120,14 @@ class Coordinator:
                 self._policy.resolve(path)
             except ValidationError as exc:
                 raise ValidationError(exc.message, field=f"inputs.paths[{index}]") from exc
+        if spec.needs_target:
+            if not request.target:
+                raise ValidationError(
+                    f"task type {spec.id} needs a target: a host, host:port or URL", field="target"
+                )
+            # Refuses malformed targets now; addresses are checked when tools connect (they may
+            # resolve differently by then, and the check must be on what is connected to).
+            self._targets.parse_target(request.target)
         if spec.needs_inputs and not files and not request.paths:
             raise ValidationError(
                 f"task type {spec.id} needs inputs: inputs.files (uploaded content) or inputs.paths "

@@ -35,6 +35,7 @@ async def read_task_types(_caller: CallerDep, runtime: RuntimeDep) -> list[TaskT
             default_agents=list(t.default_agents),
             agents=registry.specialists_for(t.id),
             needs_inputs=t.needs_inputs,
+            needs_target=t.needs_target,
             input_extensions=list(t.input_extensions),
         )
         for t in sorted(registry.task_types.values(), key=lambda t: t.id)
