@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         default=False,
         description="The operator's permission for active tools (port checks); tasks must also ask for it.",
     )
+    tool_nameservers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="DNS servers (ip or ip:port) network tools resolve with; default: the system resolver.",
+    )
+    tool_ca_file: Path | None = Field(
+        default=None, description="A PEM CA bundle network tools trust instead of the system store."
+    )
     tool_max_response_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     tool_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     tool_read_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -104,7 +111,7 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_max_tokens: int = Field(default=512, ge=16)
 
-    @field_validator("workspace_roots", "tool_allow_targets", mode="before")
+    @field_validator("workspace_roots", "tool_allow_targets", "tool_nameservers", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

@@ -178,6 +178,8 @@ class TargetPolicy:
             max_response_bytes=settings.tool_max_response_bytes,
             connect_timeout=settings.tool_connect_timeout_seconds,
             read_timeout=settings.tool_read_timeout_seconds,
+            nameservers=tuple(settings.tool_nameservers),
+            ca_pem=settings.tool_ca_file.read_text() if settings.tool_ca_file else None,
         )
 
     def parse_target(self, text: str) -> Target:
