@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from orchestrion.agents.builtin import BUILTIN_AGENTS, BUILTIN_TASK_TYPES
-from orchestrion.agents.loader import load_agent_dir, load_entry_points, register_specs
+from orchestrion.agents.loader import LoadedSpecs, load_agent_dir, load_entry_points, register_specs
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.runner import AgentRunner
 from orchestrion.bus.local import LocalEventBus
@@ -29,6 +29,8 @@ from orchestrion.security import ROLES, key_from_secret, load_or_create_secret, 
 from orchestrion.settings import Settings
 from orchestrion.store import users as user_store
 from orchestrion.store.database import Database, WriteTx
+from orchestrion.tools.base import Tool
+from orchestrion.tools.mcp import McpServerPool, load_mcp_config
 from orchestrion.tools.policy import WorkspacePolicy
 from orchestrion.tools.registry import build_builtin_tools
 from orchestrion.tools.targets import TargetPolicy
@@ -77,6 +79,9 @@ class Runtime:
         coordinator: Coordinator,
         metrics: Metrics,
         jwt_secret: str,
+        tools: dict[str, Tool] | None = None,
+        mcp: McpServerPool | None = None,
+        pending_specs: list[LoadedSpecs] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -88,6 +93,10 @@ class Runtime:
         self.metrics = metrics
         self.jwt_secret = jwt_secret
         self._started = False
+        self._tools = tools if tools is not None else {}
+        self._mcp = mcp
+        self._mcp_started = False
+        self._pending_specs = pending_specs or []
 
     @classmethod
     def create(
@@ -112,7 +121,11 @@ class Runtime:
         custom = load_entry_points()
         if settings.agents_dir is not None:
             custom += load_agent_dir(settings.agents_dir)
-        register_specs(registry, custom, routes=router.routes() if router else ())
+        mcp = McpServerPool(load_mcp_config(settings.mcp_servers_file)) if settings.mcp_servers_file else None
+        if mcp is None:
+            register_specs(registry, custom, routes=router.routes() if router else ())
+            custom = []
+        # else: custom agents may name MCP tools, known once the servers run (`start`).
         targets = TargetPolicy.from_settings(settings)
         runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens, targets=targets)
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -161,10 +174,25 @@ class Runtime:
             coordinator=coordinator,
             metrics=metrics,
             jwt_secret=secret,
+            tools=tools,
+            mcp=mcp,
+            pending_specs=custom,
         )
 
     async def start(self) -> None:
-        """Start the embedded worker (when enabled); the schema must already be migrated."""
+        """Start MCP servers (adding their tools and the custom agents that use them), then the worker.
+
+        Raises:
+            ConfigurationError: When an MCP server does not start, or a custom agent does not fit.
+        """
+        if self._mcp is not None and not self._mcp_started:
+            await self._mcp.start()
+            self._mcp_started = True
+            mcp_tools = self._mcp.tools()
+            self._tools.update(mcp_tools)
+            self.registry.add_tools(mcp_tools)
+            pending, self._pending_specs = self._pending_specs, []
+            register_specs(self.registry, pending, routes=self.router.routes() if self.router else ())
         if self.settings.embedded_worker and not self._started:
             await self.queue.start(self.coordinator.handle, on_claim=self.coordinator.record_start)
             self._started = True
@@ -174,6 +202,9 @@ class Runtime:
         if self._started:
             await self.queue.stop()
             self._started = False
+        if self._mcp is not None and self._mcp_started:
+            await self._mcp.aclose()
+            self._mcp_started = False
         if self.router is not None:
             await self.router.aclose()
         await self.bus.aclose()

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     agents_dir: Path | None = Field(
         default=None, description="Directory of YAML files defining custom agents and task types."
     )
+    mcp_servers_file: Path | None = Field(
+        default=None,
+        description="A YAML file of MCP servers (stdio) to start; their tools become `mcp.<server>.<tool>`.",
+    )
     tool_allow_targets: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="CIDRs and host names (`*.example.com` too) network tools may reach past the SSRF guard.",
@@ -116,7 +120,9 @@ class Settings(BaseSettings):
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("llm_routes_file", "llm_routes", mode="before")
+    @field_validator(
+        "llm_routes_file", "llm_routes", "mcp_servers_file", "agents_dir", "tool_ca_file", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `ORCHESTRION_LLM_ROUTES_FILE=` in a .env file means "not set", not the current directory.

@@ -13,6 +13,7 @@ from orchestrion.agents.loader import load_agent_dir, load_agent_file, load_entr
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.spec import AgentSpec
 from orchestrion.exceptions import ConfigurationError
+from orchestrion.store.runs import read_runs
 from orchestrion.tools.registry import build_builtin_tools
 from tests.api.test_tasks_api import wait_status
 from tests.cli.test_cli import cli
@@ -202,3 +203,46 @@ async def test_a_task_type_that_needs_a_target_refuses_a_missing_or_malformed_on
     assert malformed.status_code == 422 and malformed.json()["error"]["details"]["field"] == "target"
     assert fine.status_code == 201, fine.text
     assert types["config_audit"]["needs_target"] is True and types["code_analysis"]["needs_target"] is False
+
+
+async def test_a_yaml_agent_uses_an_mcp_tool_in_a_task(tmp_path: Path) -> None:
+    server_script = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_server.py"
+    servers = _write(
+        tmp_path,
+        "mcp.yaml",
+        f"servers:\n  inventory:\n    command: {sys.executable}\n    args: [{server_script}]\n",
+    )
+    agents_dir = tmp_path / "agents"
+    _write(
+        agents_dir,
+        "counter.yaml",
+        """
+        agents:
+          - id: word_counter
+            name: Word Counter
+            description: Counts words with an MCP tool.
+            task_types: [word_count]
+            tools: [mcp.inventory.word_count]
+            playbooks:
+              word_count:
+                - tool: mcp.inventory.word_count
+                  args: {text: "one two three four"}
+        task_types:
+          - id: word_count
+            description: Count words.
+            default_agents: [word_counter]
+        """,
+    )
+    with serve(tmp_path / "home", agents_dir=agents_dir, mcp_servers_file=servers) as server:
+        async with server.client() as client:
+            created = (
+                await client.post("/api/v1/tasks", json={"title": "count", "task_type": "word_count"})
+            ).json()
+            task = await wait_status(client, created["id"])
+            assert task["status"] == "succeeded", task["error"]
+            events = (await client.get(f"/api/v1/tasks/{task['id']}/events")).json()["data"]
+        runs = await server.runtime.db.read(lambda conn: read_runs(conn, task["id"]))
+    called = [e["data"] for e in events if e["type"] == "tool.called"]
+    assert called and called[0]["tool"] == "mcp.inventory.word_count" and called[0]["error"] is None
+    evidence = [e for r in runs for e in r.evidence if e.tool == "mcp.inventory.word_count"]
+    assert evidence and "4 words" in evidence[0].summary

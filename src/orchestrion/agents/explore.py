@@ -40,10 +40,17 @@ class ExploreOutcome:
     stopped: str  # "answered", "max_steps" or "no_tools"
 
 
+def wire_name(name: str) -> str:
+    """A tool name vendors accept (``^[A-Za-z0-9_-]{1,64}$``): MCP tools' dots become ``__``."""
+    return name.replace(".", "__")[:64]
+
+
 def tool_specs(spec: AgentSpec, tools: Mapping[str, Tool]) -> tuple[ToolSpec, ...]:
     """The agent's tools as the model sees them."""
     return tuple(
-        ToolSpec(name=name, description=tools[name].description, parameters=tools[name].json_schema())
+        ToolSpec(
+            name=wire_name(name), description=tools[name].description, parameters=tools[name].json_schema()
+        )
         for name in spec.tools
         if name in tools
     )
@@ -92,7 +99,7 @@ async def explore(
     offered = tool_specs(spec, tools)
     if not offered:
         return ExploreOutcome(tool_calls=0, turns=0, stopped="no_tools")
-    allowed = {t.name for t in offered}
+    by_wire_name = {wire_name(name): name for name in spec.tools if name in tools}
     messages: list[Message] = [
         Message(role="system", content=spec.system_prompt),
         Message(role="user", content=_opening(title, task_type, target, evidence)),
@@ -113,10 +120,11 @@ async def explore(
                 continue
             calls += 1
             found: Sequence[Evidence] = ()
-            if use.name not in allowed:
-                error = f"unknown tool {use.name!r}; available: {', '.join(sorted(allowed))}"
+            name = by_wire_name.get(use.name)
+            if name is None:
+                error = f"unknown tool {use.name!r}; available: {', '.join(sorted(by_wire_name))}"
             else:
-                error, found = await call_tool(use.name, dict(use.arguments))
+                error, found = await call_tool(name, dict(use.arguments))
             logger.info(
                 "%s called %s (%s)", spec.id, use.name, "error" if error else f"{len(found)} observations"
             )

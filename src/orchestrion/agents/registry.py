@@ -16,6 +16,10 @@ class AgentRegistry:
         self._agents: dict[str, AgentSpec] = {}
         self._task_types: dict[str, TaskTypeSpec] = {}
 
+    def add_tools(self, names: Iterable[str]) -> None:
+        """Make more tools available to agents (MCP tools, known once their servers have started)."""
+        self._tools = self._tools | frozenset(names)
+
     def register_agent(self, spec: AgentSpec) -> None:
         """Add or replace an agent; ConfigurationError when it names a tool that does not exist."""
         missing = set(spec.tools) - self._tools
