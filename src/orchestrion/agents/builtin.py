@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrion.agents.spec import AgentSpec, PlaybookCall, TaskTypeSpec
 from orchestrion.agents.specialists import FINDINGS_RULES as _FINDINGS_RULES
+from orchestrion.agents.network_team import NETWORK_TASK_TYPES, NETWORK_TEAM
 from orchestrion.agents.specialists import SPECIALIST_TASK_TYPES, SPECIALISTS
 
 CODE_ANALYZER = AgentSpec(
@@ -58,7 +59,14 @@ REPORTER = AgentSpec(
     kind="reporter",
 )
 
-BUILTIN_AGENTS = (CODE_ANALYZER, DATA_ANALYST, *SPECIALISTS, REPORTER)
+_LANDED = {"network_analyzer", "osint_specialist", "performance_monitor"}
+BUILTIN_AGENTS = (
+    CODE_ANALYZER,
+    DATA_ANALYST,
+    *SPECIALISTS,
+    *(a for a in NETWORK_TEAM if a.id in _LANDED),
+    REPORTER,
+)
 
 BUILTIN_TASK_TYPES = (
     TaskTypeSpec(
@@ -83,4 +91,5 @@ BUILTIN_TASK_TYPES = (
         input_extensions=(".csv", ".tsv", ".json", ".jsonl"),
     ),
     *SPECIALIST_TASK_TYPES,
+    *(t for t in NETWORK_TASK_TYPES if set(t.default_agents) <= _LANDED),
 )

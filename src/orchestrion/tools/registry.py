@@ -6,7 +6,12 @@ from orchestrion.tools.base import Tool
 from orchestrion.tools.code import BanditTool, PythonMetricsTool
 from orchestrion.tools.data import DataProfileTool
 from orchestrion.tools.docs import ApiReferenceTool, DocstringCoverageTool
+from orchestrion.tools.hostprofile import HostProfileTool
 from orchestrion.tools.logs import BruteForceTool, ErrorBurstTool, LogParseTool, TimelineTool
+from orchestrion.tools.network import HttpChainTool, TLSOfferTool
+from orchestrion.tools.osint import DnsRecordsTool, WebIntelTool
+from orchestrion.tools.performance import TimedRequestsTool
+from orchestrion.tools.portscan import PortCheckTool
 from orchestrion.tools.readme import ReadmeCheckTool
 from orchestrion.tools.secrets import SecretScanTool
 from orchestrion.tools.testmap import TestMapTool
@@ -31,5 +36,12 @@ def build_builtin_tools() -> dict[str, Tool]:
         DocstringCoverageTool(),
         ReadmeCheckTool(),
         ApiReferenceTool(),
+        PortCheckTool(),
+        TLSOfferTool(),
+        HttpChainTool(),
+        DnsRecordsTool(),
+        WebIntelTool(),
+        TimedRequestsTool(),
+        HostProfileTool(),
     ]
     return {tool.name: tool for tool in tools}
