@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from orchestrion.agents.network_team import NETWORK_TASK_TYPES, NETWORK_TEAM
 from orchestrion.agents.spec import AgentSpec, PlaybookCall, TaskTypeSpec
 from orchestrion.agents.specialists import FINDINGS_RULES as _FINDINGS_RULES
-from orchestrion.agents.network_team import NETWORK_TASK_TYPES, NETWORK_TEAM
 from orchestrion.agents.specialists import SPECIALIST_TASK_TYPES, SPECIALISTS
 
 CODE_ANALYZER = AgentSpec(
