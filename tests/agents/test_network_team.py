@@ -86,3 +86,38 @@ async def test_performance_monitor_times_requests_to_an_allowed_target(
     timed = next(c for c in calls if c["tool"] == "timed_requests")
     assert timed["error"] is None and timed["evidence"] > 0
     assert any(e["tool"] == "timed_requests" for e in result["evidence"]) or result["findings"]
+
+
+async def test_compliance_auditor_flags_an_agpl_dependency_and_a_debug_config(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    files = [
+        {
+            "name": "pyproject.toml",
+            "content": '[project]\nname = "shop"\nlicense = "MIT"\ndependencies = []\n',
+        },
+        {
+            "name": "package-lock.json",
+            "content": (
+                '{"name": "shop", "lockfileVersion": 3, "packages": {"": {"name": "shop"}, '
+                '"node_modules/ghostlib": {"version": "1.0.0", "license": "AGPL-3.0-only"}}}'
+            ),
+        },
+        {"name": "settings.env", "content": "DEBUG=true\nALLOWED_HOSTS=*\n"},
+    ]
+    with serve(tmp_path, **_network_settings()) as server:
+        body = {
+            "title": "audit",
+            "task_type": "compliance_audit",
+            "target": http_server.url("/"),
+            "inputs": {"files": files},
+        }
+        task, result, calls = await _run(server, body)
+    assert task["status"] == "succeeded", task["error"]
+    assert [c["tool"] for c in calls] == ["licence_audit", "config_secrets", "asvs_web_check"]
+    assert not any(c["error"] for c in calls)
+    grounded = [f for f in result["findings"] if f["grounded"]]
+    assert any(
+        "agpl" in (f["title"] + f["description"]).lower() and f["severity"] == "high" for f in grounded
+    )
+    assert any("debug" in (f["title"] + f["description"]).lower() for f in grounded)

@@ -59,7 +59,7 @@ REPORTER = AgentSpec(
     kind="reporter",
 )
 
-_LANDED = {"network_analyzer", "osint_specialist", "performance_monitor"}
+_LANDED = {"network_analyzer", "osint_specialist", "performance_monitor", "compliance_auditor"}
 BUILTIN_AGENTS = (
     CODE_ANALYZER,
     DATA_ANALYST,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from orchestrion.tools.asvs import AsvsWebCheckTool
 from orchestrion.tools.base import Tool
 from orchestrion.tools.code import BanditTool, PythonMetricsTool
+from orchestrion.tools.compliance import ConfigSecretsTool
 from orchestrion.tools.data import DataProfileTool
 from orchestrion.tools.docs import ApiReferenceTool, DocstringCoverageTool
 from orchestrion.tools.hostprofile import HostProfileTool
+from orchestrion.tools.licences import LicenceAuditTool
 from orchestrion.tools.logs import BruteForceTool, ErrorBurstTool, LogParseTool, TimelineTool
 from orchestrion.tools.network import HttpChainTool, TLSOfferTool
 from orchestrion.tools.osint import DnsRecordsTool, WebIntelTool
@@ -43,5 +46,8 @@ def build_builtin_tools() -> dict[str, Tool]:
         WebIntelTool(),
         TimedRequestsTool(),
         HostProfileTool(),
+        LicenceAuditTool(),
+        ConfigSecretsTool(),
+        AsvsWebCheckTool(),
     ]
     return {tool.name: tool for tool in tools}
