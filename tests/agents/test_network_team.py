@@ -121,3 +121,20 @@ async def test_compliance_auditor_flags_an_agpl_dependency_and_a_debug_config(
         "agpl" in (f["title"] + f["description"]).lower() and f["severity"] == "high" for f in grounded
     )
     assert any("debug" in (f["title"] + f["description"]).lower() for f in grounded)
+
+
+async def test_security_expert_finds_exposed_files_and_missing_headers(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    with serve(tmp_path, **_network_settings()) as server:
+        body = {"title": "web", "task_type": "security_scan", "target": http_server.url("/")}
+        task, result, calls = await _run(server, body)
+    assert task["status"] == "succeeded", task["error"]
+    tools = [c["tool"] for c in calls]
+    assert tools[:4] == ["tls_audit", "http_headers_audit", "exposed_files", "banner_advisories"]
+    assert not any(c["error"] for c in calls[:4])
+    grounded = [f for f in result["findings"] if f["grounded"] and f["agent_id"] == "security_expert"]
+    text = " ".join(f["title"] + " " + f["description"] for f in grounded).lower()
+    assert ".env" in text or ".git" in text
+    assert any(f["severity"] in ("high", "critical") for f in grounded)
+    assert "hunter2" not in str(result)  # exposed values are redacted

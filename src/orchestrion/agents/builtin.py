@@ -59,7 +59,13 @@ REPORTER = AgentSpec(
     kind="reporter",
 )
 
-_LANDED = {"network_analyzer", "osint_specialist", "performance_monitor", "compliance_auditor"}
+_LANDED = {
+    "network_analyzer",
+    "osint_specialist",
+    "performance_monitor",
+    "compliance_auditor",
+    "security_expert",
+}
 BUILTIN_AGENTS = (
     CODE_ANALYZER,
     DATA_ANALYST,

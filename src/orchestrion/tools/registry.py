@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from orchestrion.tools.advisories import BannerAdvisoryTool
 from orchestrion.tools.asvs import AsvsWebCheckTool
 from orchestrion.tools.base import Tool
 from orchestrion.tools.code import BanditTool, PythonMetricsTool
 from orchestrion.tools.compliance import ConfigSecretsTool
 from orchestrion.tools.data import DataProfileTool
 from orchestrion.tools.docs import ApiReferenceTool, DocstringCoverageTool
+from orchestrion.tools.exposed_files import ExposedFilesTool
 from orchestrion.tools.hostprofile import HostProfileTool
 from orchestrion.tools.licences import LicenceAuditTool
 from orchestrion.tools.logs import BruteForceTool, ErrorBurstTool, LogParseTool, TimelineTool
@@ -19,7 +21,9 @@ from orchestrion.tools.readme import ReadmeCheckTool
 from orchestrion.tools.secrets import SecretScanTool
 from orchestrion.tools.testmap import TestMapTool
 from orchestrion.tools.testplan import TestPlanTool
+from orchestrion.tools.tls_audit import TLSAuditTool
 from orchestrion.tools.untested import UntestedFunctionsTool
+from orchestrion.tools.web_audit import HeadersAuditTool
 
 
 def build_builtin_tools() -> dict[str, Tool]:
@@ -49,5 +53,9 @@ def build_builtin_tools() -> dict[str, Tool]:
         LicenceAuditTool(),
         ConfigSecretsTool(),
         AsvsWebCheckTool(),
+        TLSAuditTool(),
+        HeadersAuditTool(),
+        ExposedFilesTool(),
+        BannerAdvisoryTool(),
     ]
     return {tool.name: tool for tool in tools}
