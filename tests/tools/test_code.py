@@ -161,5 +161,5 @@ def test_registry_builds_every_tool_by_name() -> None:
     assert {"bandit_scan", "data_profile", "python_metrics", "secret_scan", "log_parse", "test_map"} <= set(
         tools
     )
-    assert len(tools) == 28
+    assert len(tools) == 32
     assert all(name == tool.name for name, tool in tools.items())

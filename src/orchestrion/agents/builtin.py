@@ -59,18 +59,11 @@ REPORTER = AgentSpec(
     kind="reporter",
 )
 
-_LANDED = {
-    "network_analyzer",
-    "osint_specialist",
-    "performance_monitor",
-    "compliance_auditor",
-    "security_expert",
-}
 BUILTIN_AGENTS = (
     CODE_ANALYZER,
     DATA_ANALYST,
     *SPECIALISTS,
-    *(a for a in NETWORK_TEAM if a.id in _LANDED),
+    *NETWORK_TEAM,
     REPORTER,
 )
 
@@ -97,5 +90,5 @@ BUILTIN_TASK_TYPES = (
         input_extensions=(".csv", ".tsv", ".json", ".jsonl"),
     ),
     *SPECIALIST_TASK_TYPES,
-    *(t for t in NETWORK_TASK_TYPES if set(t.default_agents) <= _LANDED),
+    *NETWORK_TASK_TYPES,
 )

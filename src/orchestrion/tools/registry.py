@@ -10,6 +10,7 @@ from orchestrion.tools.compliance import ConfigSecretsTool
 from orchestrion.tools.data import DataProfileTool
 from orchestrion.tools.docs import ApiReferenceTool, DocstringCoverageTool
 from orchestrion.tools.exposed_files import ExposedFilesTool
+from orchestrion.tools.forensics import ArchiveListingTool, FileTriageTool, MediaMetadataTool, StringsTool
 from orchestrion.tools.hostprofile import HostProfileTool
 from orchestrion.tools.licences import LicenceAuditTool
 from orchestrion.tools.logs import BruteForceTool, ErrorBurstTool, LogParseTool, TimelineTool
@@ -57,5 +58,9 @@ def build_builtin_tools() -> dict[str, Tool]:
         HeadersAuditTool(),
         ExposedFilesTool(),
         BannerAdvisoryTool(),
+        FileTriageTool(),
+        StringsTool(),
+        ArchiveListingTool(),
+        MediaMetadataTool(),
     ]
     return {tool.name: tool for tool in tools}
