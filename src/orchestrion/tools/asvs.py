@@ -34,6 +34,7 @@ from orchestrion.tools.asvs_checks import (
 from orchestrion.tools.asvs_verdicts import evaluate
 from orchestrion.tools.base import Observation, ProposedFinding, Tool, ToolArgs, ToolContext, ToolOutput
 from orchestrion.tools.netclient import FetchResult, ProtocolSupport, fetch, probe_tls_versions, tls_probe
+from orchestrion.tools.nettarget import require_target
 from orchestrion.tools.targets import Target, TargetPolicy
 
 __all__ = ["AsvsWebCheckArgs", "AsvsWebCheckTool", "gather_evidence", "report_evidence"]
@@ -95,16 +96,10 @@ class AsvsWebCheckTool(Tool):
         """Gather the facts about `ctx.target` and judge them."""
         if not isinstance(args, AsvsWebCheckArgs):
             raise ToolError(f"{self.name} expects AsvsWebCheckArgs", tool=self.name)
-        if ctx.targets is None:
-            raise ToolError(
-                f"{self.name} needs network access, and this task has no network target policy",
-                tool=self.name,
-            )
-        if not ctx.target:
-            raise ToolError(f"{self.name} needs a target: the URL of the web application", tool=self.name)
+        policy, target = require_target(ctx, self.name)
         evidence = await gather_evidence(
-            ctx.targets,
-            ctx.target,
+            policy,
+            target.original,
             paths=args.paths,
             http_port=args.http_port,
             check_plain_http=args.check_plain_http,

@@ -5,9 +5,8 @@ protocol versions), `web_audit.HeadersAuditTool` (security headers, CORS and coo
 `exposed_files.ExposedFilesTool` (version-control metadata, environment files and backups left in the
 web root) and `advisories.BannerAdvisoryTool` (version banners against a bundled advisory table).
 
-They share this module: `require_target` (the task's target, through its `TargetPolicy`; no policy or
-no target is a `ToolError`, a refused target a `TargetRefusedError` from the first request),
-`SiteClient` (every request through `netclient.fetch`, certificates verified wherever they verify),
+They share this module: `require_target` (re-exported from `nettarget`, which every network tool
+uses), `SiteClient` (every request through `netclient.fetch`, certificates verified wherever they verify),
 `Report` (observations numbered as they are made, so each finding cites the ones that prove it) and
 `safe_excerpt` / `has_credentials` (what evidence may quote of a file that holds secrets).
 """
@@ -23,8 +22,9 @@ from urllib.parse import urljoin
 
 from orchestrion.domain.findings import Severity
 from orchestrion.exceptions import ToolError, ValidationError
-from orchestrion.tools.base import Observation, ProposedFinding, ToolContext, ToolOutput
+from orchestrion.tools.base import Observation, ProposedFinding, ToolOutput
 from orchestrion.tools.netclient import FetchResult, fetch
+from orchestrion.tools.nettarget import require_target
 from orchestrion.tools.secrets import redact_secrets
 from orchestrion.tools.targets import Target, TargetPolicy
 
@@ -47,23 +47,6 @@ _SECRET_NAME = re.compile(
     r"(?i)pass(?!enger)|pwd|secret|token|api_?key|access_?key|private|credential|auth(?!or)|salt|dsn"
     r"|(?:^|[_.'\"-])key\b"
 )
-
-
-def require_target(ctx: ToolContext, tool: str) -> tuple[TargetPolicy, Target]:
-    """The task's network policy and parsed target.
-
-    Raises:
-        ToolError: The task has no network access (no policy) or names no target.
-        ValidationError: The target is malformed (`TargetPolicy.parse_target`).
-    """
-    if ctx.targets is None:
-        raise ToolError(
-            f"{tool} needs network access, and this task has none (no target policy is configured)",
-            tool=tool,
-        )
-    if not ctx.target:
-        raise ToolError(f"{tool} needs a target: a URL (https://host/path) or a host name", tool=tool)
-    return ctx.targets, ctx.targets.parse_target(ctx.target)
 
 
 def site_url(target: Target, path: str) -> str:
