@@ -14,6 +14,7 @@ The tree::
     │   └── PermissionDeniedError   authenticated but not allowed
     ├── NotFoundError               an unknown id, or one the caller may not see
     ├── ConflictError               an illegal state transition: carries `status`
+    │   └── InsufficientDataError   too little history to train a model: carries `needed`, `have`
     ├── ProviderError               an LLM call failed: carries `provider`, `retryable`, `kind`
     │   ├── OutputSchemaError       the model's output did not match the requested JSON schema
     │   ├── CircuitOpenError        the deployment's circuit breaker is open: not called at all
@@ -147,6 +148,21 @@ class ConflictError(OrchestrionError):
     def __init__(self, message: str, *, status: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, details={"status": status, **(details or {})})
         self.status = status
+
+
+class InsufficientDataError(ConflictError):
+    """Training was asked for before enough finished tasks exist."""
+
+    code = "insufficient_data"
+
+    def __init__(self, *, needed: int, have: int) -> None:
+        super().__init__(
+            f"training needs {needed} finished tasks with predictions; there are {have}",
+            status="insufficient_data",
+            details={"needed": needed, "have": have, "missing": max(0, needed - have)},
+        )
+        self.needed = needed
+        self.have = have
 
 
 class ProviderError(OrchestrionError):

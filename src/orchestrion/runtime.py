@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,8 @@ from orchestrion.bus.local import LocalEventBus
 from orchestrion.engines.coordinator import Coordinator
 from orchestrion.engines.team import TeamEngine
 from orchestrion.exceptions import UnknownChoiceError
-from orchestrion.intelligence.prior import PriorPredictor
+from orchestrion.intelligence.agent_metrics import AgentMonitor
+from orchestrion.intelligence.service import Intelligence
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.providers.accounting import CallLedger
 from orchestrion.providers.base import Provider
@@ -77,11 +79,13 @@ class Runtime:
         registry: AgentRegistry,
         router: ProviderRouter | None,
         coordinator: Coordinator,
+        intelligence: Intelligence,
         metrics: Metrics,
         jwt_secret: str,
         tools: dict[str, Tool] | None = None,
         mcp: McpServerPool | None = None,
         pending_specs: list[LoadedSpecs] | None = None,
+        agent_monitor: AgentMonitor | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -90,6 +94,7 @@ class Runtime:
         self.registry = registry
         self.router = router
         self.coordinator = coordinator
+        self.intelligence = intelligence
         self.metrics = metrics
         self.jwt_secret = jwt_secret
         self._started = False
@@ -97,6 +102,7 @@ class Runtime:
         self._mcp = mcp
         self._mcp_started = False
         self._pending_specs = pending_specs or []
+        self.agent_monitor = agent_monitor or AgentMonitor(db, registry, router, metrics)
 
     @classmethod
     def create(
@@ -145,12 +151,23 @@ class Runtime:
             retry_backoff=settings.retry_backoff_seconds,
             llm_max_tokens=min(settings.llm_max_tokens, 256),
         )
+        intelligence = Intelligence(
+            db=db,
+            registry=registry,
+            metrics=metrics,
+            rng=random.Random(settings.selector_seed),
+            retrain_every=settings.retrain_every,
+            min_train_samples=settings.min_train_samples,
+            holdout_fraction=settings.holdout_fraction,
+            refresh_seconds=settings.intelligence_refresh_seconds,
+            load_penalty=settings.selector_load_penalty,
+        )
         coordinator = Coordinator(
             db=db,
             queue=queue,
             registry=registry,
             engine=engine,
-            predictor=PriorPredictor(db),
+            intelligence=intelligence,
             policy=WorkspacePolicy(roots=tuple(settings.workspace_roots)),
             metrics=metrics,
             step_timeout=settings.step_timeout_seconds,
@@ -172,11 +189,23 @@ class Runtime:
             registry=registry,
             router=router,
             coordinator=coordinator,
+            intelligence=intelligence,
             metrics=metrics,
             jwt_secret=secret,
             tools=tools,
             mcp=mcp,
             pending_specs=custom,
+            agent_monitor=AgentMonitor(
+                db,
+                registry,
+                router,
+                metrics,
+                window=settings.agent_metrics_window,
+                alert_response_seconds=settings.agent_alert_response_seconds,
+                alert_success_rate=settings.agent_alert_success_rate,
+                alert_error_rate=settings.agent_alert_error_rate,
+                alert_min_runs=settings.agent_alert_min_runs,
+            ),
         )
 
     async def start(self) -> None:
@@ -193,6 +222,7 @@ class Runtime:
             self.registry.add_tools(mcp_tools)
             pending, self._pending_specs = self._pending_specs, []
             register_specs(self.registry, pending, routes=self.router.routes() if self.router else ())
+        await self.intelligence.start()
         if self.settings.embedded_worker and not self._started:
             await self.queue.start(self.coordinator.handle, on_claim=self.coordinator.record_start)
             self._started = True
@@ -202,6 +232,7 @@ class Runtime:
         if self._started:
             await self.queue.stop()
             self._started = False
+        await self.intelligence.stop()
         if self._mcp is not None and self._mcp_started:
             await self._mcp.aclose()
             self._mcp_started = False

@@ -81,7 +81,44 @@ class Settings(BaseSettings):
 
     step_timeout_seconds: float = Field(default=300.0, gt=0)
     step_max_retries: int = Field(default=1, ge=0, le=10)
+    agent_metrics_window: int = Field(
+        default=100, ge=1, le=10_000, description="Latest runs per agent that its rates are computed over."
+    )
+    agent_alert_response_seconds: float = Field(
+        default=120.0, gt=0, le=86_400, description="Alert when an agent's p95 run duration is above this."
+    )
+    agent_alert_success_rate: float = Field(
+        default=0.5, ge=0, le=1, description="Alert when an agent's recent success rate is below this."
+    )
+    agent_alert_error_rate: float = Field(
+        default=0.3, ge=0, le=1, description="Alert when an agent's recent error rate is above this."
+    )
+    agent_alert_min_runs: int = Field(
+        default=5, ge=1, le=10_000, description="Recent runs an agent needs before its alerts apply."
+    )
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
+
+    retrain_every: int = Field(
+        default=20,
+        ge=0,
+        le=100_000,
+        description="Train a candidate outcome model every N outcomes; 0: never.",
+    )
+    min_train_samples: int = Field(
+        default=50, ge=20, le=1_000_000, description="Finished tasks with predictions needed to train."
+    )
+    holdout_fraction: float = Field(
+        default=0.25, gt=0.05, lt=0.9, description="Newest share of the history a candidate is scored on."
+    )
+    intelligence_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="Reload history and the promoted model this often (0: never)."
+    )
+    selector_load_penalty: float = Field(
+        default=0.1, ge=0, le=10, description="Score a candidate agent loses per step it is running."
+    )
+    selector_seed: int | None = Field(
+        default=None, description="Seed of the selector's sampling (unset: random each start)."
+    )
 
     llm: str = Field(
         default="auto",

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from orchestrion import __version__
 from orchestrion.api.errors import install_error_handlers
 from orchestrion.api.limits import BodyLimitMiddleware
-from orchestrion.api.routes import auth, catalog, health, providers, tasks
+from orchestrion.api.routes import auth, catalog, health, intelligence, providers, tasks
 from orchestrion.providers.base import Provider
 from orchestrion.providers.deployment import Deployment
 from orchestrion.runtime import Runtime
@@ -49,6 +49,6 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
     app.include_router(health.router)
-    for module in (tasks, catalog, auth, providers):
+    for module in (tasks, catalog, auth, providers, intelligence):
         app.include_router(module.router, prefix="/api/v1")
     return app

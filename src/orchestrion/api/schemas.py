@@ -47,6 +47,7 @@ class TaskCreate(_In):
     budget: Budget = Field(default_factory=Budget)
     deadline_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
     allow_active_scanning: bool = False
+    required_capabilities: list[str] = Field(default_factory=list, max_length=20)
 
 
 class StepPublic(BaseModel):
@@ -58,9 +59,37 @@ class StepPublic(BaseModel):
     error: str | None = None
 
 
+class AgentScorePublic(BaseModel):
+    agent_id: str
+    runs: float
+    success_mean: float
+    quality_mean: float
+    sample: float
+    load: int
+    score: float
+    chosen: bool
+    reason: str
+
+
+class SelectionPublic(BaseModel):
+    strategy: str
+    team: list[str]
+    candidates: list[AgentScorePublic]
+    required_capabilities: list[str]
+    reasons: list[str]
+
+
 class PlanPublic(BaseModel):
     steps: list[StepPublic]
     reasons: list[str]
+    selection: SelectionPublic | None = None
+
+
+class RiskFactorPublic(BaseModel):
+    feature: str
+    value: float
+    impact: float
+    message: str
 
 
 class PredictionPublic(BaseModel):
@@ -71,6 +100,9 @@ class PredictionPublic(BaseModel):
     confidence: float
     sample_size: int
     model: str
+    model_version: int | None = None
+    risk_factors: list[RiskFactorPublic] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
 
 
 class TaskPublic(BaseModel):
@@ -179,6 +211,31 @@ class TaskTypePublic(BaseModel):
     input_extensions: list[str]
 
 
+class AgentAlertPublic(BaseModel):
+    metric: Literal["response_p95_seconds", "success_rate", "error_rate"]
+    value: float
+    threshold: float
+    severity: Literal["warning", "critical"]
+    message: str
+
+
+class AgentMetricsPublic(BaseModel):
+    """Totals to date; rates and response times over the latest `recent_runs` runs (None without runs)."""
+
+    runs: int
+    succeeded: int
+    errors: int
+    recent_runs: int
+    success_rate: float | None
+    error_rate: float | None
+    response_avg_seconds: float | None
+    response_p95_seconds: float | None
+    load: int
+    last_activity_at: datetime | None
+    status: Literal["idle", "processing", "error", "offline"]
+    alerts: list[AgentAlertPublic]
+
+
 class AgentPublic(BaseModel):
     id: str
     name: str
@@ -188,6 +245,7 @@ class AgentPublic(BaseModel):
     task_types: list[str]
     tools: list[str]
     route: str
+    metrics: AgentMetricsPublic
 
 
 class TokenCreate(_In):
@@ -316,3 +374,25 @@ class TaskUsagePublic(BaseModel):
     total: UsageTotalsPublic
     steps: list[StepUsagePublic]
     calls: list[LLMCallPublic]
+
+
+class ModelPublic(BaseModel):
+    version: int
+    trained_at: datetime
+    sample_count: int
+    holdout_count: int
+    metrics: dict[str, Any]
+    promoted: bool
+    decision: str
+    training_seconds: float
+
+
+class ModelsPublic(BaseModel):
+    serving: str
+    serving_version: int | None
+    training: bool
+    outcomes_since_training: int
+    retrain_every: int
+    training_rows: int
+    min_train_samples: int
+    models: list[ModelPublic]

@@ -200,16 +200,64 @@ def agents(url: UrlOption = None, api_key: KeyOption = None) -> None:
             agent_list, types = client.agents(), client.task_types()
         except OrchestrionAPIError as exc:
             api_error(exc)
-    table = Table("agent", "task types", "tools", "description")
+    table = Table("agent", "status", "runs", "success", "task types", "tools")
     for a in agent_list:
+        metrics = a.get("metrics") or {}
+        rate = metrics.get("success_rate")
         table.add_row(
-            a["id"], ", ".join(a["task_types"]) or "(every team)", ", ".join(a["tools"]), a["description"]
+            a["id"],
+            str(metrics.get("status", "-")),
+            str(metrics.get("runs", 0)),
+            "-" if rate is None else f"{rate:.0%}",
+            ", ".join(a["task_types"]) or "(every team)",
+            ", ".join(a["tools"]),
         )
     console.print(table)
     types_table = Table("task type", "default team", "description")
     for t in types:
         types_table.add_row(t["id"], ", ".join(t["default_agents"]), t["description"])
     console.print(types_table)
+
+
+@app.command()
+def models(
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train a candidate now (admins).")] = False,
+) -> None:
+    """Outcome models: which one serves predictions, and every candidate with its holdout scores."""
+    from rich.table import Table
+
+    with make_client(url, api_key) as client:
+        try:
+            if retrain:
+                record = client.retrain()
+                console.print(f"v{record['version']}: {record['decision']}", markup=False, highlight=False)
+            data = client.models()
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+    serving = data["serving"] + (f" v{data['serving_version']}" if data["serving_version"] else "")
+    console.print(
+        f"serving: {serving}; {data['training_rows']} finished tasks to learn from "
+        f"(training needs {data['min_train_samples']}); retrains every {data['retrain_every']} outcomes",
+        markup=False,
+    )
+    table = Table(
+        "version", "trained", "samples", "holdout", "Brier", "prior Brier", "duration MAE s", "decision"
+    )
+    for m in data["models"]:
+        scores, prior = m["metrics"].get("candidate", {}), m["metrics"].get("prior", {})
+        table.add_row(
+            f"v{m['version']}" + (" *" if m["promoted"] else ""),
+            m["trained_at"][:19],
+            str(m["sample_count"]),
+            str(m["holdout_count"]),
+            f"{scores.get('brier', float('nan')):.4f}",
+            f"{prior.get('brier', float('nan')):.4f}",
+            f"{scores.get('duration_mae', float('nan')):.1f}",
+            m["decision"],
+        )
+    console.print(table)
 
 
 @app.command()

@@ -93,10 +93,19 @@ def print_task(task: dict[str, Any], console: Console) -> None:
         console.print(f"error: {task['error']}", markup=False)
     prediction = task.get("prediction")
     if prediction:
+        model = prediction.get("model", "prior")
+        if prediction.get("model_version") is not None:
+            model += f" v{prediction['model_version']}"
         console.print(
-            f"predicted: success {prediction['success_probability']:.0%}, "
-            f"~{prediction['duration_p50_seconds']:.0f}s (confidence {prediction['confidence']:.0%})"
+            f"predicted ({model}): success {prediction['success_probability']:.0%}, "
+            f"~{prediction['duration_p50_seconds']:.0f}s (p90 {prediction['duration_p90_seconds']:.0f}s), "
+            f"confidence {prediction['confidence']:.0%}",
+            markup=False,
         )
+        for risk in prediction.get("risk_factors", []):
+            console.print(f"  risk: {risk['message']}", markup=False, highlight=False)
+        for tip in prediction.get("suggestions", []):
+            console.print(f"  suggestion: {tip}", markup=False, highlight=False)
 
 
 def print_report(result: dict[str, Any], console: Console) -> None:

@@ -158,7 +158,16 @@ class OrchestrionClient:
         return dict(self._call("GET", f"/api/v1/tasks/{task_id}/usage"))
 
     def agents(self) -> list[dict[str, Any]]:
+        """Every agent with its metrics (runs, success rate, response time, load, status, alerts)."""
         return list(self._call("GET", "/api/v1/agents"))
+
+    def models(self) -> dict[str, Any]:
+        """The outcome model serving predictions and the registry of trained candidates."""
+        return dict(self._call("GET", "/api/v1/intelligence/models"))
+
+    def retrain(self) -> dict[str, Any]:
+        """Train a candidate outcome model now (admins); its record says whether it was promoted."""
+        return dict(self._call("POST", "/api/v1/intelligence/retrain"))
 
     def task_types(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/task-types"))

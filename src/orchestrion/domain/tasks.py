@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrion.domain.findings import Evidence, Finding
+from orchestrion.domain.intelligence import RiskFactor, Selection
 
 
 def utcnow() -> datetime:
@@ -69,6 +70,7 @@ class Plan:
 
     steps: tuple[Step, ...]
     reasons: tuple[str, ...] = ()
+    selection: Selection | None = None
 
     def step(self, step_id: str) -> Step:
         """Return the step with this id (KeyError when absent)."""
@@ -117,6 +119,24 @@ class Prediction:
     confidence: float
     sample_size: int
     model: str = "prior"
+    model_version: int | None = None
+    risk_factors: tuple[RiskFactor, ...] = ()
+    suggestions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the inverse of `from_json`)."""
+        data = {k: v for k, v in self.__dict__.items() if k != "risk_factors"}
+        data["risk_factors"] = [r.__dict__ for r in self.risk_factors]
+        data["suggestions"] = list(self.suggestions)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Prediction:
+        """Rebuild a prediction persisted by `to_json` (older rows lack the newer fields)."""
+        fields = dict(data)
+        fields["risk_factors"] = tuple(RiskFactor(**r) for r in fields.get("risk_factors", ()))
+        fields["suggestions"] = tuple(fields.get("suggestions", ()))
+        return cls(**fields)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,7 +30,8 @@ from orchestrion.exceptions import (
     OrchestrionError,
     ValidationError,
 )
-from orchestrion.intelligence.prior import PriorPredictor
+from orchestrion.intelligence.features import Submission
+from orchestrion.intelligence.service import Intelligence
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.queue.base import Job, JobQueue
 from orchestrion.store import tasks as task_store
@@ -59,6 +60,7 @@ class TaskRequest:
     budget: Mapping[str, Any] = field(default_factory=dict)
     deadline_seconds: float | None = None
     allow_active_scanning: bool = False
+    required_capabilities: Sequence[str] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +86,7 @@ class Coordinator:
         queue: JobQueue,
         registry: AgentRegistry,
         engine: Engine,
-        predictor: PriorPredictor,
+        intelligence: Intelligence,
         policy: WorkspacePolicy,
         metrics: Metrics,
         step_timeout: float,
@@ -97,7 +99,7 @@ class Coordinator:
         self._queue = queue
         self._registry = registry
         self._engine = engine
-        self._predictor = predictor
+        self._intelligence = intelligence
         self._policy = policy
         self._metrics = metrics
         self._step_timeout = step_timeout
@@ -111,7 +113,6 @@ class Coordinator:
     async def submit(self, caller: Caller, request: TaskRequest) -> Task:
         """Validate, plan, predict, persist (with `task.created`) and, unless told not to, enqueue."""
         spec = self._registry.task_type(request.task_type)
-        team, reason = self._registry.select_team(request.task_type, request.agents)
         files = validate_uploaded_files(
             request.files, max_files=self._max_files, max_total_bytes=self._max_bytes
         )
@@ -134,15 +135,28 @@ class Coordinator:
                 "(under ORCHESTRION_WORKSPACE_ROOTS)",
                 field="inputs",
             )
+        now = utcnow()
+        submission = Submission(
+            task_type=request.task_type,
+            submitted_at=now,
+            target=request.target,
+            input_bytes=sum(len(f.data) for f in files),
+            input_files=len(files),
+            input_paths=len(request.paths),
+            priority=request.priority,
+            agents=tuple(request.agents) if request.agents else None,
+            required_capabilities=tuple(request.required_capabilities),
+        )
+        assessment = await self._intelligence.assess(submission)
+        team = assessment.selection.team
         plan = build_team_plan(
             self._registry,
             team,
-            reason=reason,
+            selection=assessment.selection,
             step_timeout=self._step_timeout,
             max_retries=self._max_retries,
         )
-        prediction = await self._predictor.predict(request.task_type, steps=len(plan.steps))
-        now = utcnow()
+        prediction = assessment.prediction
         status = TaskStatus.QUEUED if request.auto_execute else TaskStatus.PENDING
         task = Task(
             id=str(uuid.uuid4()),
@@ -176,6 +190,7 @@ class Coordinator:
 
         def persist(tx: WriteTx) -> None:
             task_store.insert_task(tx, task)
+            self._intelligence.record(tx, task_id=task.id, submission=submission, assessment=assessment)
             append_events(tx, task.id, events)
 
         await self._db.write(persist)
@@ -306,6 +321,7 @@ class Coordinator:
             files = await self._load_files(task)
         except OrchestrionError as exc:
             await self._finish(task, TaskStatus.FAILED, started_at, job.worker_id, error=exc.message)
+            await self._intelligence.observe(task.id)
             return
         remaining = None
         if task.deadline_seconds is not None:
@@ -327,7 +343,7 @@ class Coordinator:
             # The engine wrote the outcome with its last checkpoint (see `_finalize`).
             status, _ = _final_status(task, outcome)
             self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
-        self._predictor.forget(task.task_type)
+        await self._intelligence.observe(task.id)
 
     async def _supervise(
         self, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
@@ -379,7 +395,6 @@ class Coordinator:
         """End a task the engine did not finish (cancelled, past its deadline, unreadable inputs)."""
         await self._db.write(functools.partial(_write_outcome, task, status, error, worker_id))
         self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
-        self._predictor.forget(task.task_type)
 
     def _finalize(self, task: Task, worker_id: str, tx: WriteTx, states: Mapping[str, StepStatus]) -> None:
         status, error = _final_status(task, states)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrion.agents.registry import AgentRegistry
+from orchestrion.domain.intelligence import Selection
 from orchestrion.domain.tasks import Plan, Step
 
 
@@ -12,7 +13,7 @@ def build_team_plan(
     registry: AgentRegistry,
     team: Sequence[str],
     *,
-    reason: str,
+    selection: Selection,
     step_timeout: float,
     max_retries: int,
 ) -> Plan:
@@ -39,6 +40,6 @@ def build_team_plan(
             max_retries=reporter.max_retries if reporter.max_retries is not None else max_retries,
         )
     )
-    plan = Plan(steps=tuple(steps), reasons=(reason,))
+    plan = Plan(steps=tuple(steps), reasons=selection.reasons, selection=selection)
     plan.validate()
     return plan

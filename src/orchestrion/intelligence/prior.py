@@ -1,77 +1,67 @@
-"""A historical prior for task outcomes, used until learned models exist.
+"""The Bayesian prior: sensible predictions from the first task, and the baseline every model must beat.
 
 Success: the posterior mean of Beta(4 + successes, 1 + failures) over the latest finished tasks of the
-type: a prior of 0.8 worth five tasks, which history overrides quickly. Duration: the median and 90th
-percentile of recent durations; with no history, 15 s per planned step (p50) and four times that (p90).
-Cost: the median USD the same recent tasks spent on LLM calls (from the call ledger); 0 with no history.
-Confidence: n / (n + 10), so it reaches one half after ten tasks of the type.
+type (a prior of 0.8 worth five tasks, which history overrides quickly). Duration: the median and 90th
+percentile of recent durations of the type; with no history, 15 s per planned step (p50) and four
+times that (p90). Cost: the median USD the same recent tasks spent on LLM calls (0 without history).
+Confidence: n / (n + 10), one half after ten tasks of the type.
+
+Risk factors: team members whose smoothed success rate on the type (at least three runs) is below
+the type's, each with the gap as its impact.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+from collections.abc import Sequence
 
-from sqlalchemy import Connection
+from orchestrion.domain.intelligence import RiskFactor
+from orchestrion.domain.tasks import Prediction
+from orchestrion.intelligence.history import History
 
-from orchestrion.domain.tasks import Prediction, TaskStatus
-from orchestrion.store import llm_calls as ledger_store
-from orchestrion.store import tasks as task_store
-from orchestrion.store.database import Database
-
-PRIOR_ALPHA = 4.0
-PRIOR_BETA = 1.0
 COLD_STEP_SECONDS = 15.0
+MIN_AGENT_RUNS = 3
 
 
-class PriorPredictor:
-    """Predictions from recent history, cached per task type for a few seconds."""
+def predict_prior(history: History, task_type: str, *, team: Sequence[str], steps: int) -> Prediction:
+    """The prior's prediction for a task of `task_type` with `team` and a plan of `steps` steps."""
+    stats = history.type_stats(task_type)
+    p50 = stats.duration_quantile(0.5)
+    p90 = stats.duration_quantile(0.9)
+    if p50 is None or p90 is None:
+        p50 = COLD_STEP_SECONDS * steps
+        p90 = 4 * p50
+    n = stats.n
+    return Prediction(
+        success_probability=round(stats.success_rate, 4),
+        duration_p50_seconds=round(p50, 3),
+        duration_p90_seconds=round(max(p90, p50), 3),
+        cost_usd=round(stats.cost_median() or 0.0, 6),
+        confidence=round(n / (n + 10), 4),
+        sample_size=n,
+        model="prior",
+        risk_factors=tuple(prior_risk_factors(history, task_type, team)),
+    )
 
-    def __init__(self, db: Database, *, cache_seconds: float = 5.0) -> None:
-        self._db = db
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, list[tuple[str, float | None]], list[float]]] = {}
 
-    async def predict(self, task_type: str, *, steps: int) -> Prediction:
-        """Predict the outcome of a task of `task_type` with a plan of `steps` steps."""
-        outcomes, costs = await self._history(task_type)
-        finished = [(s, d) for s, d in outcomes if s != TaskStatus.CANCELLED.value]
-        successes = sum(1 for s, _ in finished if s == TaskStatus.SUCCEEDED.value)
-        n = len(finished)
-        probability = (PRIOR_ALPHA + successes) / (PRIOR_ALPHA + PRIOR_BETA + n)
-        durations = sorted(d for _, d in finished if d is not None)
-        if durations:
-            p50 = statistics.median(durations)
-            p90 = durations[min(len(durations) - 1, int(0.9 * len(durations)))]
-        else:
-            p50 = COLD_STEP_SECONDS * steps
-            p90 = 4 * p50
-        return Prediction(
-            success_probability=round(probability, 4),
-            duration_p50_seconds=round(p50, 3),
-            duration_p90_seconds=round(max(p90, p50), 3),
-            cost_usd=round(statistics.median(costs), 6) if costs else 0.0,
-            confidence=round(n / (n + 10), 4),
-            sample_size=n,
-            model="prior",
-        )
-
-    def forget(self, task_type: str) -> None:
-        """Drop the cached history of a type (a task of it just finished)."""
-        self._cache.pop(task_type, None)
-
-    async def _history(self, task_type: str) -> tuple[list[tuple[str, float | None]], list[float]]:
-        now = time.monotonic()
-        cached = self._cache.get(task_type)
-        if cached and now - cached[0] < self._cache_seconds:
-            return cached[1], cached[2]
-
-        def read(conn: Connection) -> tuple[list[tuple[str, float | None]], list[float]]:
-            return (
-                task_store.recent_outcomes(conn, task_type),
-                ledger_store.read_recent_task_costs(conn, task_type),
+def prior_risk_factors(history: History, task_type: str, team: Sequence[str]) -> list[RiskFactor]:
+    """Team members that do worse on this type than the type does overall."""
+    baseline = history.type_stats(task_type).success_rate
+    factors = []
+    for agent in team:
+        stats = history.agent_stats(agent, task_type)
+        if stats.runs < MIN_AGENT_RUNS or stats.success_rate >= baseline:
+            continue
+        impact = stats.success_rate - baseline
+        factors.append(
+            RiskFactor(
+                feature=f"agent={agent}",
+                value=round(stats.success_rate, 4),
+                impact=round(impact, 4),
+                message=(
+                    f"agent {agent} succeeds {stats.success_rate:.0%} on {task_type} over {stats.runs} runs, "
+                    f"against {baseline:.0%} for the type"
+                ),
             )
-
-        outcomes, costs = await self._db.read(read)
-        self._cache[task_type] = (now, outcomes, costs)
-        return outcomes, costs
+        )
+    factors.sort(key=lambda f: f.impact)
+    return factors

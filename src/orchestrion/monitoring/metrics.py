@@ -38,6 +38,44 @@ class Metrics:
             buckets=_DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.prediction_squared_error = Histogram(
+            "orchestrion_prediction_squared_error",
+            "Squared error of the success probability predicted at submission (a Brier score term).",
+            ["model"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+            registry=self.registry,
+        )
+        self.prediction_duration_error = Histogram(
+            "orchestrion_prediction_duration_error_seconds",
+            "Absolute error of the predicted median duration.",
+            ["model"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.prediction_cost_error = Histogram(
+            "orchestrion_prediction_cost_error_usd",
+            "Absolute error of the predicted LLM cost.",
+            ["model"],
+            buckets=(0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1, 5),
+            registry=self.registry,
+        )
+        self.outcome_model_version = Gauge(
+            "orchestrion_outcome_model_version",
+            "Version of the promoted outcome model (0: predictions come from the prior).",
+            registry=self.registry,
+        )
+        self.outcome_model_trainings_total = Counter(
+            "orchestrion_outcome_model_trainings_total",
+            "Outcome model trainings by result (promoted, refused, error).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.outcome_model_training_seconds = Histogram(
+            "orchestrion_outcome_model_training_seconds",
+            "Time to train and evaluate a candidate outcome model.",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80),
+            registry=self.registry,
+        )
         self.tool_calls_total = Counter(
             "orchestrion_tool_calls_total", "Tool calls.", ["tool", "outcome"], registry=self.registry
         )
@@ -115,12 +153,42 @@ class Metrics:
             ["limit"],
             registry=self.registry,
         )
+        self.agent_load = Gauge(
+            "orchestrion_agent_load", "Steps each agent is working on now.", ["agent"], registry=self.registry
+        )
+        self.agent_success_ratio = Gauge(
+            "orchestrion_agent_success_ratio",
+            "Succeeded share of each agent's recent runs (absent without runs).",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.agent_response_p95_seconds = Gauge(
+            "orchestrion_agent_response_p95_seconds",
+            "95th percentile duration of each agent's recent runs (absent without runs).",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.agent_alerts = Gauge(
+            "orchestrion_agent_alerts",
+            "Performance alerts active per agent.",
+            ["agent"],
+            registry=self.registry,
+        )
 
     def observe_task(self, task_type: str, status: str, duration: float | None) -> None:
         """Count a finished task."""
         self.tasks_total.labels(task_type, status).inc()
         if duration is not None:
             self.task_duration.labels(task_type).observe(duration)
+
+    def observe_prediction_error(
+        self, model: str, *, squared_error: float, duration_error: float | None, cost_error: float
+    ) -> None:
+        """Record how far a prediction was from the outcome."""
+        self.prediction_squared_error.labels(model).observe(squared_error)
+        if duration_error is not None:
+            self.prediction_duration_error.labels(model).observe(duration_error)
+        self.prediction_cost_error.labels(model).observe(cost_error)
 
     def observe_step(self, agent: str, status: StepStatus, duration: float) -> None:
         """Record one step attempt."""

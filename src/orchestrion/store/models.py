@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -108,6 +109,7 @@ class TaskRow(Base):
 
 class StepRow(Base):
     __tablename__ = "steps"
+    __table_args__ = (Index("ix_steps_status", "status"),)
 
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     step_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -123,7 +125,10 @@ class StepRow(Base):
 
 class AgentRunRow(Base):
     __tablename__ = "agent_runs"
-    __table_args__ = (UniqueConstraint("task_id", "step_id", name="uq_agent_runs_task_step"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "step_id", name="uq_agent_runs_task_step"),
+        Index("ix_agent_runs_agent_created", "agent_id", "created_at"),
+    )
 
     # "<task_id>/<step_id>": known before the insert, so children need no RETURNING round trip.
     id: Mapped[str] = mapped_column(String(110), primary_key=True)
@@ -216,6 +221,7 @@ class LLMCallRow(Base):
     __table_args__ = (
         Index("ix_llm_calls_deployment_created", "deployment", "created_at"),
         Index("ix_llm_calls_task", "task_id"),
+        Index("ix_llm_calls_created", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -236,3 +242,52 @@ class LLMCallRow(Base):
     error_kind: Mapped[str | None] = mapped_column(String(32))
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(300))
+
+
+class TaskPredictionRow(Base):
+    """What was predicted for a task at submission, from which features, and what happened.
+
+    Kept when the task is deleted: it is the training history of the outcome models (it holds no
+    inputs, titles or owners).
+    """
+
+    __tablename__ = "task_predictions"
+    __table_args__ = (Index("ix_task_predictions_created", "created_at"),)
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    team: Mapped[list[Any]] = mapped_column(JSON)
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    success_probability: Mapped[float] = mapped_column(Float)
+    duration_p50_seconds: Mapped[float] = mapped_column(Float)
+    duration_p90_seconds: Mapped[float] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    prior_success_probability: Mapped[float] = mapped_column(Float)
+    prior_duration_p50_seconds: Mapped[float] = mapped_column(Float)
+    prior_duration_p90_seconds: Mapped[float] = mapped_column(Float)
+    prior_cost_usd: Mapped[float] = mapped_column(Float)
+    actual_status: Mapped[str | None] = mapped_column(String(24))
+    actual_duration_seconds: Mapped[float | None] = mapped_column(Float)
+    actual_cost_usd: Mapped[float | None] = mapped_column(Float)
+    resolved_at: Mapped[datetime | None]
+
+
+class OutcomeModelRow(Base):
+    """The model registry: every trained outcome model, its holdout metrics and its artefact."""
+
+    __tablename__ = "outcome_models"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trained_at: Mapped[datetime]
+    sample_count: Mapped[int] = mapped_column(Integer)
+    holdout_count: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    promoted: Mapped[bool] = mapped_column(Boolean, default=False)
+    decision: Mapped[str] = mapped_column(Text, default="")
+    training_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    library_version: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    artefact: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)

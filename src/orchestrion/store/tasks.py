@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, and_, bindparam, insert, or_, select, true, update
 
+from orchestrion.domain.intelligence import AgentScore, Selection
 from orchestrion.domain.tasks import Plan, Prediction, Step, StepStatus, Task, TaskStatus
 from orchestrion.exceptions import LeaseLostError, ValidationError
 from orchestrion.store.database import WriteTx
@@ -83,7 +84,20 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             for s in plan.steps
         ],
         "reasons": list(plan.reasons),
+        "selection": asdict(plan.selection) if plan.selection else None,
     }
+
+
+def _selection_from_json(data: dict[str, Any] | None) -> Selection | None:
+    if not data:
+        return None
+    return Selection(
+        strategy=data["strategy"],
+        team=tuple(data["team"]),
+        candidates=tuple(AgentScore(**c) for c in data.get("candidates", ())),
+        required_capabilities=tuple(data.get("required_capabilities", ())),
+        reasons=tuple(data.get("reasons", ())),
+    )
 
 
 def _plan_from_json(data: dict[str, Any] | None, rows: list[Row[Any]] | None) -> Plan | None:
@@ -106,7 +120,11 @@ def _plan_from_json(data: dict[str, Any] | None, rows: list[Row[Any]] | None) ->
                 error=row.error if row else None,
             )
         )
-    return Plan(steps=tuple(steps), reasons=tuple(data.get("reasons", ())))
+    return Plan(
+        steps=tuple(steps),
+        reasons=tuple(data.get("reasons", ())),
+        selection=_selection_from_json(data.get("selection")),
+    )
 
 
 def _task_from_row(row: Row[Any], steps: list[Row[Any]] | None = None, *, with_inputs: bool = False) -> Task:
@@ -124,7 +142,7 @@ def _task_from_row(row: Row[Any], steps: list[Row[Any]] | None = None, *, with_i
         deadline_seconds=row.deadline_seconds,
         allow_active_scanning=bool(row.allow_active_scanning),
         plan=_plan_from_json(row.plan, steps),
-        prediction=Prediction(**row.prediction) if row.prediction else None,
+        prediction=Prediction.from_json(row.prediction) if row.prediction else None,
         error=row.error,
         attempt=row.attempt,
         created_at=row.created_at,
@@ -152,7 +170,7 @@ def insert_task(tx: WriteTx, task: Task) -> None:
             "deadline_seconds": task.deadline_seconds,
             "allow_active_scanning": task.allow_active_scanning,
             "plan": plan_to_json(task.plan) if task.plan else None,
-            "prediction": asdict(task.prediction) if task.prediction else None,
+            "prediction": task.prediction.to_json() if task.prediction else None,
             "error": None,
             "attempt": 0,
             "event_seq": 0,

@@ -48,4 +48,6 @@ async def read_health(runtime: RuntimeDep, response: Response) -> HealthPublic:
 async def read_metrics(_caller: CallerDep, runtime: RuntimeDep) -> Response:
     """Prometheus exposition (send an API key: `authorization: {credentials: ...}` in the scrape config)."""
     runtime.metrics.queue_depth.set(runtime.queue.depth())
+    # Agent gauges are computed from the store; a scrape is when they need to be current.
+    await runtime.agent_monitor.refresh()
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

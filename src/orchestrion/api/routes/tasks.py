@@ -22,6 +22,7 @@ from orchestrion.api.schemas import (
     ProgressPublic,
     QualityPublic,
     ResultPublic,
+    SelectionPublic,
     StepProgress,
     StepPublic,
     StepUsagePublic,
@@ -63,8 +64,11 @@ def task_public(task: Task) -> TaskPublic:
                 for s in task.plan.steps
             ],
             reasons=list(task.plan.reasons),
+            selection=SelectionPublic.model_validate(asdict(task.plan.selection))
+            if task.plan.selection
+            else None,
         )
-    prediction = PredictionPublic(**task.prediction.__dict__) if task.prediction else None
+    prediction = PredictionPublic.model_validate(task.prediction.to_json()) if task.prediction else None
     return TaskPublic(
         id=task.id,
         owner_id=task.owner_id,
@@ -105,6 +109,7 @@ async def create_task(body: TaskCreate, caller: OperatorDep, runtime: RuntimeDep
             budget=body.budget.model_dump(exclude_none=True),
             deadline_seconds=body.deadline_seconds,
             allow_active_scanning=body.allow_active_scanning,
+            required_capabilities=body.required_capabilities,
         ),
     )
     return task_public(task)
