@@ -6,7 +6,7 @@ import abc
 import asyncio
 from collections.abc import Sequence
 
-from orchestrion.domain.events import Event
+from orchestrion.domain.events import Event, Notice
 
 
 class Subscription:
@@ -49,6 +49,42 @@ class Subscription:
         return await self._queue.get()
 
 
+class NoticeSubscription:
+    """A bounded stream of notices of one channel; like `Subscription`, cut off when it falls behind."""
+
+    def __init__(self, channel: str, *, maxsize: int) -> None:
+        self.channel = channel
+        self.overflowed = False
+        self.closed = False
+        self._queue: asyncio.Queue[Notice | None] = asyncio.Queue(maxsize=maxsize)
+
+    def offer(self, notice: Notice) -> None:
+        """Deliver without blocking; on a full queue mark the subscription overflowed and close it."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(notice)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        """End the stream; `get` returns None once what was queued is drained."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+
+    async def get(self) -> Notice | None:
+        """The next notice; None once closed and drained."""
+        if self.closed and self._queue.empty():
+            return None
+        return await self._queue.get()
+
+
 class EventBus(abc.ABC):
     """Publishes persisted events to live subscribers (per task, or all tasks with task_id None)."""
 
@@ -63,6 +99,18 @@ class EventBus(abc.ABC):
     @abc.abstractmethod
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop a subscription."""
+
+    @abc.abstractmethod
+    async def publish_notice(self, notice: Notice) -> None:
+        """Deliver a notice to the current subscribers of its channel."""
+
+    @abc.abstractmethod
+    def subscribe_channel(self, channel: str, *, maxsize: int = 1000) -> NoticeSubscription:
+        """Start receiving the notices of a channel."""
+
+    @abc.abstractmethod
+    def unsubscribe_channel(self, subscription: NoticeSubscription) -> None:
+        """Stop a channel subscription."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

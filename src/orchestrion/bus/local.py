@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from orchestrion.bus.base import EventBus, Subscription
-from orchestrion.domain.events import Event
+from orchestrion.bus.base import EventBus, NoticeSubscription, Subscription
+from orchestrion.domain.events import Event, Notice
 
 
 class LocalEventBus(EventBus):
@@ -14,6 +14,7 @@ class LocalEventBus(EventBus):
 
     def __init__(self) -> None:
         self._subs: defaultdict[str | None, set[Subscription]] = defaultdict(set)
+        self._channels: defaultdict[str, set[NoticeSubscription]] = defaultdict(set)
 
     async def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -36,12 +37,38 @@ class LocalEventBus(EventBus):
                 del self._subs[subscription.task_id]
         subscription.close()
 
+    async def publish_notice(self, notice: Notice) -> None:
+        subs = self._channels.get(notice.channel)
+        if not subs:
+            return
+        for sub in tuple(subs):
+            sub.offer(notice)
+            if sub.closed:
+                subs.discard(sub)
+
+    def subscribe_channel(self, channel: str, *, maxsize: int = 1000) -> NoticeSubscription:
+        sub = NoticeSubscription(channel, maxsize=maxsize)
+        self._channels[channel].add(sub)
+        return sub
+
+    def unsubscribe_channel(self, subscription: NoticeSubscription) -> None:
+        subs = self._channels.get(subscription.channel)
+        if subs is not None:
+            subs.discard(subscription)
+            if not subs:
+                del self._channels[subscription.channel]
+        subscription.close()
+
     def subscriber_count(self) -> int:
         """Live subscriptions (for metrics)."""
-        return sum(len(s) for s in self._subs.values())
+        return sum(len(s) for s in self._subs.values()) + sum(len(s) for s in self._channels.values())
 
     async def aclose(self) -> None:
         for subs in list(self._subs.values()):
             for sub in subs:
                 sub.close()
         self._subs.clear()
+        for channel_subs in list(self._channels.values()):
+            for channel_sub in channel_subs:
+                channel_sub.close()
+        self._channels.clear()

@@ -24,6 +24,22 @@ class EventType(enum.StrEnum):
     STEP_RETRYING = "step.retrying"
     TOOL_CALLED = "tool.called"
     LLM_CALLED = "llm.called"
+    AGENT_STATUS = "agent.status"
+    ENGINE_STATUS = "engine.status"
+    PROVIDER_CIRCUIT = "provider.circuit"
+    ALERT_FIRED = "alert.fired"
+    ALERT_RESOLVED = "alert.resolved"
+    SYSTEM_METRICS = "system.metrics"
+
+
+class Channel(enum.StrEnum):
+    """Channels of notices: live events that belong to no task."""
+
+    AGENTS = "agents"
+    ENGINES = "engines"
+    PROVIDERS = "providers"
+    ALERTS = "alerts"
+    SYSTEM = "system"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,3 +59,22 @@ class Event:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice:
+    """A live event on a channel rather than a task (agent status, circuit changes, alerts, metrics).
+
+    Attributes:
+        channel: One of `Channel`.
+        type: What happened (an `EventType` value).
+        data: Payload (JSON-serialisable).
+        created_at: When it happened (UTC).
+        id: Its id in a persisted log, for channels that keep one (alerts); None otherwise.
+    """
+
+    channel: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime
+    id: int | None = None
