@@ -96,6 +96,7 @@ class Record:
     """What one simulated task tells the report."""
 
     index: int
+    task_type: str
     oracle: float
     chosen: float
     random: float
@@ -237,6 +238,7 @@ async def simulate(
     await intelligence.start()
     owner = (await db.write(lambda tx: users.create_user(tx, name="sim", role="operator"))).id
     records: list[Record] = []
+    replay: list[tuple[Submission, Any]] = []
     started = time.perf_counter()
     times = arrivals(datetime(2026, 11, 2, tzinfo=UTC), tasks, seed)
     for index, at in enumerate(times):
@@ -254,6 +256,7 @@ async def simulate(
         t1 = time.perf_counter()
         intelligence.predict(submission, assessment.selection)
         t2 = time.perf_counter()
+        replay.append((submission, assessment.selection))
         team = assessment.selection.team
         drawn = world.draw(team, ctx)
         task_id = await db.write(
@@ -277,6 +280,7 @@ async def simulate(
         records.append(
             Record(
                 index=index,
+                task_type=ctx.task_type,
                 oracle=max(rewards),
                 chosen=world.expected_reward(team, ctx),
                 random=statistics.fmean(rewards),
@@ -299,15 +303,24 @@ async def simulate(
             )
         )
     wall = time.perf_counter() - started
+    # A quiet second measurement: re-predict the last submissions with the final model, back to back.
+    tight: list[float] = []
+    for submission, selection in replay[-last:]:
+        t0 = time.perf_counter()
+        intelligence.predict(submission, selection)
+        tight.append(time.perf_counter() - t0)
     models = await intelligence.read_models(limit=10_000)
     if verbose:
         for m in reversed(models):
             print(m.version, m.sample_count, m.holdout_count, m.training_seconds, m.decision, file=sys.stderr)
     await intelligence.stop()
     await db.dispose()
-    return summarise(
+    summary = summarise(
         seed=seed, records=records, models=models, last=last, wall=wall, retrain_every=retrain_every
     )
+    summary["latency_ms"]["predict_replay_p50"] = round(_pct(tight, 0.5) * 1e3, 3)
+    summary["latency_ms"]["predict_replay_p99"] = round(_pct(tight, 0.99) * 1e3, 3)
+    return summary
 
 
 def _brier(ps: list[float], ys: list[bool]) -> float:
@@ -353,6 +366,13 @@ def summarise(
             "regret_random": round(regret_random, 2),
             "regret_default_team": round(regret_default, 2),
             "ratio_to_random": round(regret / regret_random, 4),
+            "regret_by_type": {
+                t: [
+                    round(sum(r.oracle - r.chosen for r in records if r.task_type == t), 2),
+                    round(sum(r.oracle - r.random for r in records if r.task_type == t), 2),
+                ]
+                for t in sorted({r.task_type for r in records})
+            },
             "regret_first_half": round(sum(r.oracle - r.chosen for r in records[: len(records) // 2]), 2),
             "regret_second_half": round(sum(r.oracle - r.chosen for r in records[len(records) // 2 :]), 2),
         },

@@ -11,9 +11,10 @@ Definitions (rows from `store.agent_stats`; one run is one finished step of a ta
 - `load`: steps of running tasks the agent is working on now.
 - `last_activity_at`: the later of its latest run and its latest step start.
 - `status`, the first that applies:
-  ``offline`` when the agent's LLM route has no usable deployment (the route is not configured, no
-  router exists, or every deployment of the route has an open circuit; a half-open circuit is usable:
-  it lets a probe through); ``processing`` when load > 0; ``error`` when the window holds at least
+  ``offline`` when the agent's LLM route has no usable deployment (the route is not configured, or
+  every deployment of the route has an open circuit; a half-open circuit is usable: it lets a probe
+  through). Without any LLM configured, agents still run their tools and nothing is offline;
+  ``processing`` when load > 0; ``error`` when the window holds at least
   `alert_min_runs` runs and the error rate is at or above `alert_error_rate`, or the latest three runs
   all failed; ``idle`` otherwise.
 - `alerts`, only once the window holds at least `alert_min_runs` runs: ``response_p95_seconds`` above
@@ -132,7 +133,7 @@ class AgentMonitor:
         db: Where runs and steps are read from.
         registry: The registered agents (the ones reported).
         router: The provider router whose circuits say whether an agent's route is usable (None: no
-            LLM configured, so every agent is offline).
+            LLM configured; agents then run their tools only, and none is offline).
         metrics: The runtime's metrics, whose agent gauges are set on every computation.
         window: How many of each agent's latest runs the rates are computed over.
         alert_response_seconds: Alert when the window's p95 response time is above this.
@@ -199,7 +200,9 @@ class AgentMonitor:
         stats = await self._db.read(read)
         usable = self._usable_routes()
         computed = [
-            self._metrics_of(spec, stats.get(spec.id, AgentStats()), online=spec.route in usable)
+            self._metrics_of(
+                spec, stats.get(spec.id, AgentStats()), online=usable is None or spec.route in usable
+            )
             for spec in specs
         ]
         for metrics in computed:
@@ -207,10 +210,10 @@ class AgentMonitor:
             self._export(metrics)
         return computed
 
-    def _usable_routes(self) -> set[str]:
-        """Routes with at least one deployment whose circuit is not open."""
+    def _usable_routes(self) -> set[str] | None:
+        """Routes with at least one deployment whose circuit is not open (None: no LLM at all)."""
         if self._router is None:
-            return set()
+            return None
         breakers = {deployment.name: deployment.breaker for deployment in self._router.deployments()}
         return {
             route

@@ -89,7 +89,10 @@ class Intelligence:
         self.history = History()
         self._loaded = False
         self._model: OutcomeModel | None = None
+        # The version serving predictions, and the one the registry marks promoted: they differ when
+        # the promoted artefact cannot be loaded (the prior serves, and a new candidate may replace it).
         self._version: int | None = None
+        self._registry_version: int | None = None
         self._since_training = 0
         self._live: tuple[float, dict[str, int], dict[str, float]] | None = None
         self._lock = asyncio.Lock()
@@ -139,15 +142,16 @@ class Intelligence:
         self.history = History(outcomes, route_errors=rates)
         self._loaded = True
         version = await self._db.read(store.read_promoted_version)
-        if version != self._version:
+        if version != self._registry_version:
             await self._load_promoted()
 
     async def _load_promoted(self) -> None:
         found = await self._db.read(store.read_promoted)
         if found is None:
-            self._model, self._version = None, None
+            self._model, self._version, self._registry_version = None, None, None
             return
         record, data, digest, library = found
+        self._registry_version = record.version
         try:
             model = await asyncio.to_thread(
                 OutcomeModel.from_bytes, data, sha256=digest, library_version=library
@@ -311,7 +315,7 @@ class Intelligence:
             rows = await self._db.read(lambda conn: store.read_training_rows(conn, limit=self._max_rows))
             if len(rows) < self._min_train:
                 raise InsufficientDataError(needed=self._min_train, have=len(rows))
-            current, current_version = self._model, self._version
+            current, current_version = self._model, self._registry_version
             report: TrainingReport = await asyncio.to_thread(
                 train,
                 rows,
@@ -352,7 +356,7 @@ class Intelligence:
             self._metrics.outcome_model_training_seconds.observe(report.seconds)
             self._metrics.outcome_model_trainings_total.labels("promoted" if promoted else "refused").inc()
             if promoted:
-                self._model, self._version = report.model, version
+                self._model, self._version, self._registry_version = report.model, version, version
                 self._metrics.outcome_model_version.set(version)
             logger.info("outcome model v%s trained on %s rows: %s", version, len(rows), report.decision)
             return record

@@ -9,9 +9,15 @@ holdout; the candidate trains on the rest. Three predictors are scored on the ho
   cutoff, it and the candidate are compared on those only, so it is not judged on data it saw.
 
 Scores: Brier score and log loss (success), MAE of the p50 and coverage of the p90 (duration), MAE
-(cost). The candidate is promoted when its Brier score is lower than the prior's and the promoted
-model's, and its duration and cost MAE are no more than 2% worse than the reference's (the promoted
-model, else the prior). Every trained candidate goes into the registry with its scores and the
+(cost). The candidate is promoted when:
+
+- its Brier score beats the prior's by more than noise: the paired per-task improvement has a z
+  statistic of at least 1.645 (one-sided 95%), so a model without skill does not replace the prior
+  on a lucky holdout;
+- its Brier score is lower than the promoted model's (a point estimate: successive models are
+  alike, and demanding significance there would freeze the first one);
+- its duration and cost MAE are no more than 2% worse than the reference's (the promoted model,
+  else the prior). Every trained candidate goes into the registry with its scores and the
 decision, promoted or not.
 """
 
@@ -27,6 +33,7 @@ from orchestrion.intelligence.model import OutcomeModel, fit_outcome_model
 from orchestrion.store.predictions import TrainingRow
 
 TOLERANCE = 1.02
+MIN_GAIN_Z = 1.645
 _EPS = 1e-6
 
 
@@ -98,6 +105,28 @@ def prior_predictions(rows: Sequence[TrainingRow]) -> list[Prediction4]:
     ]
 
 
+def paired_brier_gain(
+    reference: Sequence[Prediction4], candidate: Sequence[Prediction4], rows: Sequence[TrainingRow]
+) -> tuple[float, float]:
+    """Mean per-task Brier improvement of `candidate` over `reference`, and its z statistic.
+
+    The z statistic is the mean difference of squared errors over its standard error (paired, so
+    the noise shared by both predictors on a task cancels out); 0 when there is no variation.
+    """
+    diffs = []
+    for ref, cand, row in zip(reference, candidate, rows, strict=True):
+        y = 1.0 if row.succeeded else 0.0
+        diffs.append((ref[0] - y) ** 2 - (cand[0] - y) ** 2)
+    n = len(diffs)
+    if n < 2:
+        return 0.0, 0.0
+    mean = sum(diffs) / n
+    variance = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    if variance <= 0:
+        return mean, 0.0
+    return mean, mean / math.sqrt(variance / n)
+
+
 def split(rows: Sequence[TrainingRow], *, holdout_fraction: float, min_holdout: int) -> tuple[int, int]:
     """Sizes of the training part and the holdout (the newest rows)."""
     holdout = max(min_holdout, round(len(rows) * holdout_fraction))
@@ -125,14 +154,26 @@ def train(
         trained_until=training[-1].created_at,
         seed=seed,
     )
-    candidate_scores = score(candidate.predict_many([r.features for r in holdout]), holdout)
+    candidate_predictions = candidate.predict_many([r.features for r in holdout])
+    candidate_scores = score(candidate_predictions, holdout)
     prior_scores = score(prior_predictions(holdout), holdout)
-    metrics: dict[str, Any] = {"candidate": candidate_scores.as_dict(), "prior": prior_scores.as_dict()}
+    gain, z = paired_brier_gain(prior_predictions(holdout), candidate_predictions, holdout)
+    metrics: dict[str, Any] = {
+        "candidate": candidate_scores.as_dict(),
+        "prior": prior_scores.as_dict(),
+        "brier_gain_over_prior": round(gain, 6),
+        "brier_gain_z": round(z, 3),
+    }
 
     reasons: list[str] = []
     if candidate_scores.brier >= prior_scores.brier:
         reasons.append(
             f"Brier score {candidate_scores.brier:.4f} does not beat the prior's {prior_scores.brier:.4f}"
+        )
+    elif z < MIN_GAIN_Z:
+        reasons.append(
+            f"its Brier gain over the prior ({gain:.4f}) is within noise on {len(holdout)} tasks "
+            f"(z = {z:.2f} < {MIN_GAIN_Z})"
         )
     reference, reference_name = prior_scores, "the prior"
     ours = candidate_scores
