@@ -15,18 +15,26 @@ from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.runner import AgentRunner
 from orchestrion.bus.local import LocalEventBus
 from orchestrion.engines.coordinator import Coordinator
+from orchestrion.engines.status import EngineStatusTracker, NoticeRelay
 from orchestrion.engines.team import TeamEngine
 from orchestrion.exceptions import UnknownChoiceError
 from orchestrion.intelligence.agent_metrics import AgentMonitor
 from orchestrion.intelligence.service import Intelligence
+from orchestrion.monitoring.alert_rules import load_alert_rules
+from orchestrion.monitoring.alerts import AlertManager
 from orchestrion.monitoring.metrics import Metrics
+from orchestrion.monitoring.sampler import SystemSample, SystemSampler
+from orchestrion.monitoring.webhook import AlertWebhook, check_webhook_url
 from orchestrion.providers.accounting import CallLedger
 from orchestrion.providers.base import Provider
+from orchestrion.providers.breaker import CircuitState
 from orchestrion.providers.config import load_providers_config
 from orchestrion.providers.deployment import Deployment, build_deployment
 from orchestrion.providers.factory import build_adapters
 from orchestrion.providers.router import ProviderRouter
 from orchestrion.queue.local import LocalJobQueue
+from orchestrion.realtime.hub import WebSocketHub
+from orchestrion.realtime.metrics import WsMetrics
 from orchestrion.security import ROLES, key_from_secret, load_or_create_secret, new_api_key
 from orchestrion.settings import Settings
 from orchestrion.store import users as user_store
@@ -66,6 +74,59 @@ def build_routes(settings: Settings, *, ledger: CallLedger, metrics: Metrics) ->
     return {route: [deployments[name] for name in chain] for route, chain in config.routes.items()}
 
 
+def build_monitoring(
+    settings: Settings,
+    *,
+    db: Database,
+    bus: LocalEventBus,
+    metrics: Metrics,
+    queue: LocalJobQueue,
+    router: ProviderRouter | None,
+    agent_monitor: AgentMonitor,
+) -> tuple[SystemSampler, AlertManager]:
+    """The system sampler, and the alert manager that evaluates its rules after every sample.
+
+    Raises:
+        ConfigurationError: On a bad alert rules file, a rule naming a metric the registry does not
+            have, or a webhook URL that is not http(s).
+    """
+    rules, source = load_alert_rules(settings.alert_rules_file)
+    sampler = SystemSampler(
+        db=db,
+        bus=bus,
+        registry=metrics.registry,
+        disk_path=settings.home,
+        interval=settings.system_sample_seconds,
+        queue_depth=queue.depth,
+        open_circuits=lambda: _open_circuits(router),
+        agents=agent_monitor,
+        queue_gauge=metrics.queue_depth,
+    )
+    webhook = None
+    if settings.alert_webhook_url:
+        secret = settings.alert_webhook_secret
+        webhook = AlertWebhook(
+            check_webhook_url(settings.alert_webhook_url),
+            secret=secret.get_secret_value() if secret else None,
+            max_attempts=settings.alert_webhook_max_attempts,
+            registry=metrics.registry,
+        )
+    alerts = AlertManager(rules, source=source, db=db, bus=bus, registry=metrics.registry, webhook=webhook)
+    alerts.check_metrics()
+
+    async def evaluate(_sample: SystemSample) -> None:
+        await alerts.evaluate()
+
+    sampler.after_sample.append(evaluate)
+    return sampler, alerts
+
+
+def _open_circuits(router: ProviderRouter | None) -> int:
+    if router is None:
+        return 0
+    return sum(1 for d in router.deployments() if d.breaker.state is CircuitState.OPEN)
+
+
 class Runtime:
     """Everything a server process needs, wired together."""
 
@@ -86,6 +147,9 @@ class Runtime:
         mcp: McpServerPool | None = None,
         pending_specs: list[LoadedSpecs] | None = None,
         agent_monitor: AgentMonitor | None = None,
+        notices: NoticeRelay | None = None,
+        engine_status: EngineStatusTracker | None = None,
+        ws_hub: WebSocketHub | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -102,7 +166,24 @@ class Runtime:
         self._mcp = mcp
         self._mcp_started = False
         self._pending_specs = pending_specs or []
+        # Monitoring (`build_monitoring`): set by `create`; None in a runtime built without it.
+        self.sampler: SystemSampler | None = None
+        self.alerts: AlertManager | None = None
         self.agent_monitor = agent_monitor or AgentMonitor(db, registry, router, metrics)
+        # Notices published from synchronous code (circuit changes, engine status) go through this relay.
+        self.notices = notices or NoticeRelay(bus)
+        self.engine_status = engine_status or EngineStatusTracker(
+            [], queue_depth=queue.depth, concurrency=settings.workers if settings.embedded_worker else 0
+        )
+        # WebSocket connections of this process and the fan-out of bus events to them (`/ws`).
+        self.ws_hub = ws_hub or WebSocketHub(
+            db=db,
+            bus=bus,
+            metrics=WsMetrics(metrics.registry),
+            send_queue=settings.ws_send_queue,
+            ping_interval=settings.ws_ping_interval_seconds,
+            max_subscriptions=settings.ws_max_subscriptions,
+        )
 
     @classmethod
     def create(
@@ -124,6 +205,10 @@ class Runtime:
         if routes is None:
             routes = build_routes(settings, ledger=ledger, metrics=metrics)
         router = ProviderRouter(routes, ledger=ledger, metrics=metrics) if routes else None
+        notices = NoticeRelay(bus)
+        if router is not None:
+            for deployment in router.deployments():
+                deployment.breaker.add_listener(lambda change: notices.send(change.notice()))
         custom = load_entry_points()
         if settings.agents_dir is not None:
             custom += load_agent_dir(settings.agents_dir)
@@ -151,6 +236,12 @@ class Runtime:
             retry_backoff=settings.retry_backoff_seconds,
             llm_max_tokens=min(settings.llm_max_tokens, 256),
         )
+        engine_status = EngineStatusTracker(
+            [engine.name],
+            queue_depth=queue.depth,
+            concurrency=settings.workers if settings.embedded_worker else 0,
+            publish=notices.send,
+        )
         intelligence = Intelligence(
             db=db,
             registry=registry,
@@ -175,13 +266,14 @@ class Runtime:
             max_input_files=settings.max_input_files,
             max_input_bytes=settings.max_body_bytes,
             targets=targets,
+            engine_status=engine_status,
         )
         secret = (
             settings.jwt_secret.get_secret_value()
             if settings.jwt_secret
             else load_or_create_secret(settings.home / "jwt_secret")
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             db=db,
             bus=bus,
@@ -206,7 +298,19 @@ class Runtime:
                 alert_error_rate=settings.agent_alert_error_rate,
                 alert_min_runs=settings.agent_alert_min_runs,
             ),
+            notices=notices,
+            engine_status=engine_status,
         )
+        runtime.sampler, runtime.alerts = build_monitoring(
+            settings,
+            db=db,
+            bus=bus,
+            metrics=metrics,
+            queue=queue,
+            router=router,
+            agent_monitor=runtime.agent_monitor,
+        )
+        return runtime
 
     async def start(self) -> None:
         """Start MCP servers (adding their tools and the custom agents that use them), then the worker.
@@ -223,12 +327,20 @@ class Runtime:
             pending, self._pending_specs = self._pending_specs, []
             register_specs(self.registry, pending, routes=self.router.routes() if self.router else ())
         await self.intelligence.start()
+        if self.alerts is not None:
+            await self.alerts.start()  # resumes the firing alerts before the first evaluation
+        if self.sampler is not None:
+            self.sampler.start()
         if self.settings.embedded_worker and not self._started:
             await self.queue.start(self.coordinator.handle, on_claim=self.coordinator.record_start)
             self._started = True
 
     async def stop(self) -> None:
         """Stop workers, close providers and the database."""
+        if self.sampler is not None:
+            await self.sampler.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self._started:
             await self.queue.stop()
             self._started = False
@@ -238,6 +350,8 @@ class Runtime:
             self._mcp_started = False
         if self.router is not None:
             await self.router.aclose()
+        await self.ws_hub.aclose()
+        await self.notices.aclose()
         await self.bus.aclose()
         await self.db.dispose()
 

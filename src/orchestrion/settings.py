@@ -98,6 +98,24 @@ class Settings(BaseSettings):
     )
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
 
+    # Monitoring: the system sampler and alert rules (docs/monitoring.md).
+    system_sample_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Sample system and task metrics, then evaluate the alert rules, this often.",
+    )
+    alert_rules_file: Path | None = Field(
+        default=None, description="A YAML file of alert rules; unset: the built-in defaults."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="An http(s) URL every alert firing and resolving is POSTed to."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="Signs webhook bodies (HMAC-SHA256, `X-Orchestrion-Signature`)."
+    )
+    alert_webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+
     retrain_every: int = Field(
         default=20,
         ge=0,
@@ -152,13 +170,36 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_max_tokens: int = Field(default=512, ge=16)
 
+    ws_send_queue: int = Field(
+        default=1000,
+        ge=8,
+        le=1_000_000,
+        description="Messages queued per WebSocket connection; a client that lets it fill is disconnected.",
+    )
+    ws_ping_interval_seconds: float = Field(
+        default=20.0,
+        ge=0.05,
+        le=3600,
+        description="The WebSocket server pings this often; a client silent for two intervals is closed.",
+    )
+    ws_max_subscriptions: int = Field(
+        default=100, ge=1, le=100_000, description="Channels one WebSocket connection may subscribe to."
+    )
+
     @field_validator("workspace_roots", "tool_allow_targets", "tool_nameservers", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator(
-        "llm_routes_file", "llm_routes", "mcp_servers_file", "agents_dir", "tool_ca_file", mode="before"
+        "llm_routes_file",
+        "llm_routes",
+        "mcp_servers_file",
+        "agents_dir",
+        "tool_ca_file",
+        "alert_rules_file",
+        "alert_webhook_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:

@@ -128,6 +128,6 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert {"tasks", "steps", "events", "agent_runs", "results", "users", "api_keys", "llm_calls"} <= tables
     assert {"task_predictions", "outcome_models"} <= tables
-    assert version == ("0004",)
+    assert version == ("0005",)
     bad = cli("db", "upgrade", env={**env, "ORCHESTRION_PORT": "not-a-port"})
     assert bad.returncode == 2 and bad.stderr.startswith("error: invalid setting port")

@@ -396,3 +396,119 @@ class ModelsPublic(BaseModel):
     training_rows: int
     min_train_samples: int
     models: list[ModelPublic]
+
+
+class PredictedPublic(BaseModel):
+    success_probability: float
+    duration_p50_seconds: float
+    duration_p90_seconds: float
+    cost_usd: float
+
+
+class PredictionErrorPublic(BaseModel):
+    success_squared_error: float
+    duration_error_seconds: float | None
+    duration_within_p90: bool | None
+    cost_error_usd: float
+
+
+class PredictionRecordPublic(BaseModel):
+    task_id: str
+    model: str
+    model_version: int | None
+    served: PredictedPublic
+    prior: PredictedPublic
+    features: dict[str, float]
+    actual_status: str | None
+    actual_duration_seconds: float | None
+    actual_cost_usd: float | None
+    resolved_at: datetime | None
+    error: PredictionErrorPublic | None
+    prior_error: PredictionErrorPublic | None
+
+
+class AlertPublic(BaseModel):
+    id: int
+    rule: str
+    metric: str
+    labels: dict[str, str]
+    severity: str
+    state: str
+    value: float
+    threshold: float
+    message: str
+    fired_at: datetime
+    resolved_at: datetime | None
+    resolved_value: float | None
+    notified: bool
+    notify_attempts: int
+
+
+class AlertsPublic(BaseModel):
+    data: list[AlertPublic]
+    firing: dict[str, int]
+
+
+class SystemHealthPublic(BaseModel):
+    status: Literal["healthy", "degraded", "stressed"]
+    reasons: list[str]
+
+
+class SystemAgentsPublic(BaseModel):
+    total: int
+    active: int
+    processing: int
+    by_status: dict[str, int]
+
+
+class SystemTasksPublic(BaseModel):
+    total: int
+    by_status: dict[str, int]
+
+
+class SystemPerformancePublic(BaseModel):
+    recent_runs: int
+    avg_response_seconds: float | None
+    success_rate: float | None
+    task_window_seconds: float
+    tasks_recent_finished: int | None
+    task_failure_ratio: float | None
+    task_duration_p95_seconds: float | None
+
+
+class SystemAlertsPublic(BaseModel):
+    firing: int
+    by_severity: dict[str, int]
+
+
+class HostSamplePublic(BaseModel):
+    cpu_percent: float
+    memory_percent: float
+    memory_used_bytes: int
+    memory_total_bytes: int
+    disk_path: str
+    disk_percent: float
+    disk_used_bytes: int
+    disk_total_bytes: int
+    network_sent_bytes_per_second: float | None
+    network_received_bytes_per_second: float | None
+    process_cpu_percent: float
+    process_resident_memory_bytes: int
+    process_open_fds: int | None
+
+
+class SystemSamplePublic(BaseModel):
+    sampled_at: datetime
+    host: HostSamplePublic
+    queue_depth: int
+    queue_backlog: int
+    open_circuits: int
+
+
+class SystemPublic(BaseModel):
+    health: SystemHealthPublic
+    agents: SystemAgentsPublic
+    tasks: SystemTasksPublic
+    performance: SystemPerformancePublic
+    alerts: SystemAlertsPublic
+    sample: SystemSamplePublic | None

@@ -52,6 +52,8 @@ class Event:
         type: What happened.
         data: Event payload (JSON-serialisable).
         created_at: When it was persisted (UTC).
+        id: Its global id in the event log (increasing across all tasks; the cursor of streams that
+            follow many tasks); None until it is persisted.
     """
 
     task_id: str
@@ -59,6 +61,7 @@ class Event:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     created_at: datetime
+    id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

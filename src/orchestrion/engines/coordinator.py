@@ -22,6 +22,7 @@ from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskStatus, utcnow
 from orchestrion.engines.base import Engine
 from orchestrion.engines.planner import build_team_plan
+from orchestrion.engines.status import EngineStatusTracker
 from orchestrion.exceptions import (
     BudgetExceededError,
     ConflictError,
@@ -94,6 +95,7 @@ class Coordinator:
         max_input_files: int,
         max_input_bytes: int,
         targets: TargetPolicy | None = None,
+        engine_status: EngineStatusTracker | None = None,
     ) -> None:
         self._db = db
         self._queue = queue
@@ -107,6 +109,10 @@ class Coordinator:
         self._max_retries = max_retries
         self._max_files = max_input_files
         self._max_bytes = max_input_bytes
+        # Without a tracker from the runtime, status is still tracked (for `snapshot`), not published.
+        self._engine_status = engine_status or EngineStatusTracker(
+            [engine.name], queue_depth=queue.depth, concurrency=0
+        )
 
     # -- submission and transitions ---------------------------------------------------------------
 
@@ -197,6 +203,7 @@ class Coordinator:
         self._metrics.tasks_submitted_total.labels(task.task_type).inc()
         if request.auto_execute:
             await self._queue.enqueue(task.id, priority=task.priority)
+            self._engine_status.refresh()
         return task
 
     async def get(self, caller: Caller, task_id: str) -> Task:
@@ -249,6 +256,7 @@ class Coordinator:
         if not await self._db.write(requeue):
             raise ConflictError("task changed status meanwhile", status="changed")
         await self._queue.enqueue(task.id, priority=task.priority)
+        self._engine_status.refresh()
 
     async def cancel(self, caller: Caller, task_id: str) -> Task:
         """Cancel now when not started; ask the worker to stop when running."""
@@ -297,11 +305,16 @@ class Coordinator:
             task = await self._db.read(lambda conn: task_store.get_task(conn, job.task_id, with_inputs=True))
         if task is None or task.status is not TaskStatus.RUNNING:
             return
+        wait = _queue_wait(task, claimed_at=utcnow())
+        if wait is not None:
+            self._metrics.queue_wait.labels(task.task_type).observe(wait)
         self._metrics.runs_in_progress.inc()
+        self._engine_status.run_started(self._engine.name)
         try:
             await self._run(task, job)
         finally:
             self._metrics.runs_in_progress.dec()
+            self._engine_status.run_finished(self._engine.name)
 
     def record_start(self, tx: WriteTx, job: Job, attempt: int, started_at: datetime | None) -> Task | None:
         """Claim hook: stamp the first start and emit `task.started` in the claim's transaction."""
@@ -430,6 +443,17 @@ def _write_outcome(task: Task, status: TaskStatus, error: str | None, worker_id:
         task_store.cancel_unfinished_steps(tx, task.id)
     duration = round((finished - started).total_seconds(), 4)
     append_event(tx, task.id, kind, {"status": status.value, "error": error, "duration_seconds": duration})
+
+
+def _queue_wait(task: Task, *, claimed_at: datetime) -> float | None:
+    """Seconds a claimed run waited for a worker since it was queued; None when that is unknown."""
+    if task.queued_at is None:
+        return None
+    if task.attempt > 1 and task.started_at is not None and task.queued_at < task.started_at:
+        # Queued before its first start yet claimed again: the sweeper resumed it after its worker died,
+        # and it was running, not waiting, for most of the time since it was queued.
+        return None
+    return max(0.0, (claimed_at - task.queued_at).total_seconds())
 
 
 def _final_status(task: Task, states: Mapping[str, StepStatus]) -> tuple[TaskStatus, str | None]:

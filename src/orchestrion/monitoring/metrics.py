@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from orchestrion.domain.tasks import StepStatus
 
@@ -174,6 +183,37 @@ class Metrics:
             ["agent"],
             registry=self.registry,
         )
+        # -- Queue wait, task counts, HTTP and process metrics (`docs/metrics.md` lists every metric).
+        self.queue_wait = Histogram(
+            "orchestrion_queue_wait_seconds",
+            "Time from a run being queued (submitted, executed or retried) to a worker claiming it.",
+            ["task_type"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.tasks = Gauge(
+            "orchestrion_tasks_by_status",
+            "Tasks in the store by type and current status (counted when scraped).",
+            ["task_type", "status"],
+            registry=self.registry,
+        )
+        self.http_requests_total = Counter(
+            "orchestrion_http_requests_total",
+            "HTTP requests by route template (`none`: no route), method and status class (2xx...).",
+            ["handler", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_request_duration = Histogram(
+            "orchestrion_http_request_duration_seconds",
+            "Time from a request's arrival to its response's start (streams: to their first byte).",
+            ["handler", "method"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        # The standard `process_*` and `python_*` families, on this registry rather than the global one.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
     def observe_task(self, task_type: str, status: str, duration: float | None) -> None:
         """Count a finished task."""

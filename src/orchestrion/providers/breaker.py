@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from orchestrion.domain.events import Channel, EventType, Notice
+from orchestrion.domain.tasks import utcnow
 from orchestrion.exceptions import CircuitOpenError, ProviderError
 from orchestrion.providers.base import ChatRequest, ChatResponse, Provider
 from orchestrion.providers.options import BreakerConfig
@@ -71,6 +73,42 @@ StateHook = Callable[[str, CircuitState], None]
 """Called with the deployment name and the new state on every transition."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class CircuitChange:
+    """One transition of a breaker, for listeners (the `provider.circuit` notice).
+
+    Attributes:
+        deployment: The deployment's name.
+        previous: The state it left.
+        state: The state it entered.
+        reason: Why: `consecutive_failures`, `failure_rate`, `probe_failed`, `cooldown_elapsed` or
+            `probe_succeeded`.
+    """
+
+    deployment: str
+    previous: CircuitState
+    state: CircuitState
+    reason: str
+
+    def notice(self) -> Notice:
+        """The `provider.circuit` notice WebSocket clients receive on the `providers` channel."""
+        return Notice(
+            channel=Channel.PROVIDERS.value,
+            type=EventType.PROVIDER_CIRCUIT.value,
+            data={
+                "deployment": self.deployment,
+                "from": self.previous.value,
+                "to": self.state.value,
+                "reason": self.reason,
+            },
+            created_at=utcnow(),
+        )
+
+
+CircuitListener = Callable[[CircuitChange], None]
+"""Called synchronously, inside the provider call, on every transition; it must not block."""
+
+
 class CircuitBreaker:
     """The state machine, separate from the wrapper so the API and metrics can read it."""
 
@@ -92,6 +130,11 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_in_flight = False
         self._opened_count = 0
+        self._listeners: list[CircuitListener] = []
+
+    def add_listener(self, listener: CircuitListener) -> None:
+        """Call `listener` on every transition from now on (after the `on_change` hook)."""
+        self._listeners.append(listener)
 
     @property
     def state(self) -> CircuitState:
@@ -103,13 +146,20 @@ class CircuitBreaker:
     def _cooled_down(self) -> bool:
         return self._clock() - self._opened_at >= self._config.cooldown_seconds
 
-    def _set(self, state: CircuitState) -> None:
+    def _set(self, state: CircuitState, reason: str) -> None:
         if state is self._state:
             return
-        self._state = state
-        logger.warning("circuit of %s is %s", self.deployment, state.value)
+        previous, self._state = self._state, state
+        logger.warning("circuit of %s is %s (%s)", self.deployment, state.value, reason)
         if self._on_change is not None:
             self._on_change(self.deployment, state)
+        change = CircuitChange(deployment=self.deployment, previous=previous, state=state, reason=reason)
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:
+                # A listener is a side channel (notices): it must never fail the call it observes.
+                logger.exception("circuit listener failed for %s", self.deployment)
 
     def acquire(self) -> Permit | None:
         """Permission for one call now, or None; a permit in half-open state makes its call the probe."""
@@ -118,7 +168,7 @@ class CircuitBreaker:
         if self._state is CircuitState.OPEN:
             if not self._cooled_down():
                 return None
-            self._set(CircuitState.HALF_OPEN)
+            self._set(CircuitState.HALF_OPEN, "cooldown_elapsed")
         if self._probe_in_flight:
             return None
         self._probe_in_flight = True
@@ -136,7 +186,7 @@ class CircuitBreaker:
             self._probe_in_flight = False
             self._window.clear()
             self._consecutive = 0
-            self._set(CircuitState.CLOSED)
+            self._set(CircuitState.CLOSED, "probe_succeeded")
         elif self._state is not CircuitState.CLOSED:
             return  # a call admitted before the circuit opened: its outcome decides nothing now
         self._consecutive = 0
@@ -146,34 +196,35 @@ class CircuitBreaker:
         """Count a failure; may open the circuit (the probe's failure reopens it)."""
         if permit is Permit.PROBE:
             self._probe_in_flight = False
-            self._open()
+            self._open("probe_failed")
             return
         if self._state is not CircuitState.CLOSED:
             return
         self._consecutive += 1
         self._window.append(False)
-        if self._should_open():
-            self._open()
+        reason = self._open_reason()
+        if reason is not None:
+            self._open(reason)
 
     def record_neutral(self, permit: Permit) -> None:
         """A call that says nothing about health ended; the probe's slot is freed for another."""
         if permit is Permit.PROBE:
             self._probe_in_flight = False
 
-    def _should_open(self) -> bool:
+    def _open_reason(self) -> str | None:
         if self._consecutive >= self._config.consecutive_failures:
-            return True
+            return "consecutive_failures"
         calls = len(self._window)
         if calls < self._config.min_calls:
-            return False
+            return None
         failures = calls - sum(self._window)
-        return failures / calls >= self._config.failure_rate
+        return "failure_rate" if failures / calls >= self._config.failure_rate else None
 
-    def _open(self) -> None:
+    def _open(self, reason: str) -> None:
         self._opened_at = self._clock()
         self._opened_count += 1
         self._consecutive = 0
-        self._set(CircuitState.OPEN)
+        self._set(CircuitState.OPEN, reason)
 
     def status(self) -> BreakerStatus:
         """A snapshot for the API."""

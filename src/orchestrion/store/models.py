@@ -291,3 +291,32 @@ class OutcomeModelRow(Base):
     library_version: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str | None] = mapped_column(String(64))
     artefact: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+
+class AlertRow(Base):
+    """An alert instance: one rule breached for one label set, from firing to resolved."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_state_fired", "state", "fired_at"),
+        Index("ix_alerts_fired", "fired_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    metric: Mapped[str] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    fired_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_value: Mapped[float | None] = mapped_column(Float)
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The sampler's task statistics read tasks finished in a recent window (migration 0005).
+Index("ix_tasks_finished", TaskRow.finished_at)

@@ -110,6 +110,12 @@ def resolve_prediction(
     return float(row[0]), float(row[1]), float(row[2]), str(row[3])
 
 
+def read_prediction_record(conn: Connection, task_id: str) -> dict[str, Any] | None:
+    """A task's prediction row: served and prior predictions, features, and the outcome once known."""
+    row = conn.execute(select(PREDICTIONS).where(PREDICTIONS.c.task_id == task_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
 def read_outcome(conn: Connection, task_id: str) -> Outcome | None:
     """A finished task as an outcome (None while it is not finished)."""
     task = conn.execute(
