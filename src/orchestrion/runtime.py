@@ -297,6 +297,7 @@ class Runtime:
                 alert_success_rate=settings.agent_alert_success_rate,
                 alert_error_rate=settings.agent_alert_error_rate,
                 alert_min_runs=settings.agent_alert_min_runs,
+                publish=notices.send,
             ),
             notices=notices,
             engine_status=engine_status,

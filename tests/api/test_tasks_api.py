@@ -90,6 +90,12 @@ async def test_code_analysis_task_runs_end_to_end(live_server: LiveServer) -> No
     types = [e["type"] for e in events["data"]]
     assert types[0] == "task.created" and types[-1] == "task.completed"
     assert [e["seq"] for e in events["data"]] == list(range(1, len(types) + 1))
+    # One progress event per round that finished steps: the specialist, then the reporter.
+    progress_events = [e["data"] for e in events["data"] if e["type"] == "task.progress"]
+    assert [(p["steps_done"], p["steps_total"], p["percent"]) for p in progress_events] == [
+        (1, 2, 50.0),
+        (2, 2, 100.0),
+    ]
 
 
 async def test_unknown_task_type_and_agent_are_422_with_choices(live_server: LiveServer) -> None:

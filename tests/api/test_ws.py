@@ -77,6 +77,11 @@ async def cancel_task(server: WsServer, task_id: str, key: str | None = None) ->
     assert response.status_code == 200, response.text
 
 
+def _progress(n: int) -> dict[str, Any]:
+    """A `task.progress` payload with the documented fields (and `n`, the writer's counter)."""
+    return {"steps_done": 0, "steps_total": 1, "percent": 0.0, "succeeded": 0, "n": n}
+
+
 class ProgressWriter:
     """Appends `task.progress` events to a task on the server's loop, one transaction at a time.
 
@@ -101,7 +106,9 @@ class ProgressWriter:
     async def _run(self) -> int:
         filler = "0123456789abcdef" * (self.pad // 16)
         while not self._stop.is_set() and not (self.limit and self.written >= self.limit):
-            items = [("task.progress", {"n": self.written + i, "pad": filler}) for i in range(self.per_tx)]
+            items = [
+                ("task.progress", _progress(self.written + i) | {"pad": filler}) for i in range(self.per_tx)
+            ]
             await self.server.runtime.db.write(
                 functools.partial(append_events, task_id=self.task_id, items=items)
             )
@@ -471,7 +478,20 @@ async def test_live_messages_of_every_kind_match_the_documented_schema(ws_server
             deployment="primary", previous=CircuitState.CLOSED, state=CircuitState.OPEN, reason="failure_rate"
         )
         notices = [
-            Notice(channel="agents", type="agent.status", data={"agent_id": "code_analyzer"}, created_at=now),
+            Notice(
+                channel="agents",
+                type="agent.status",
+                data={
+                    "agent_id": "code_analyzer",
+                    "status": "processing",
+                    "previous": "idle",
+                    "load": 1,
+                    "success_rate": None,
+                    "error_rate": None,
+                    "alerts": [],
+                },
+                created_at=now,
+            ),
             engine.notice(EngineState.IDLE),
             circuit.notice(),
             Notice(channel="alerts", type="alert.fired", data=alert_json(record), created_at=now, id=1),
@@ -596,7 +616,7 @@ async def test_streams_resync_from_the_log_when_the_hub_falls_behind_the_bus(run
         await transport.wait_for(lambda sent: any(m["type"] == "synced" for m in sent))
         await own_transport.wait_for(lambda sent: any(m["type"] == "synced" for m in sent))
         # 50 events in one publish: the hub's bus queue (4) overflows and the bus cuts it off.
-        items = [("task.progress", {"n": n}) for n in range(50)]
+        items = [("task.progress", _progress(n)) for n in range(50)]
         await runtime.db.write(lambda tx: append_events(tx, task.id, items))
         for recorder, first in ((transport, 1), (own_transport, 1), (live_transport, 2)):
             await recorder.wait_for(lambda sent: any(m.get("seq") == 51 for m in sent))

@@ -12,6 +12,7 @@ import pytest
 
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.spec import AgentSpec
+from orchestrion.domain.events import Notice
 from orchestrion.domain.tasks import AgentRun, Plan, Step, StepStatus, Task, TaskStatus, utcnow
 from orchestrion.exceptions import NotFoundError
 from orchestrion.intelligence.agent_metrics import AgentMetrics, AgentMonitor, AgentStatus
@@ -310,3 +311,18 @@ async def test_reading_an_unknown_agent_names_the_valid_ids(history: History) ->
     with pytest.raises(NotFoundError) as caught:
         await _monitor(history.db).read("wizard")
     assert caught.value.details["choices"] == ["alpha", "beta"]
+
+
+async def test_a_status_change_publishes_an_agent_status_notice(history: History) -> None:
+    published: list[Notice] = []
+    monitor = AgentMonitor(history.db, _registry(), None, Metrics(), publish=published.append)
+    await monitor.refresh()
+    assert published == []  # the first computation only sets the baseline
+    live = await history.task([("a1", "alpha")])
+    await history.start(live, "a1")
+    await monitor.refresh()
+    await monitor.refresh()  # unchanged: nothing more
+    assert [
+        (n.channel, n.type, n.data["agent_id"], n.data["status"], n.data["previous"]) for n in published
+    ] == [("agents", "agent.status", "alpha", "processing", "idle")]
+    assert published[0].data["load"] == 1

@@ -13,6 +13,7 @@ from orchestrion import __version__
 from orchestrion.api import ws
 from orchestrion.api.errors import install_error_handlers
 from orchestrion.api.limits import BodyLimitMiddleware
+from orchestrion.api.logs import install_redaction
 from orchestrion.api.routes import alerts, auth, catalog, health, intelligence, providers, system, tasks
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.providers.base import Provider
@@ -36,6 +37,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_redaction()  # uvicorn has configured its loggers by now
         await rt.start()
         try:
             yield

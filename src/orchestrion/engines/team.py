@@ -440,6 +440,19 @@ def _commit_round(
                 "error": "a dependency did not succeed",
             },
         )
+    if finished or skipped:
+        done = sum(1 for status in states.values() if status in _FINISHED)
+        append_event(
+            tx,
+            task.id,
+            EventType.TASK_PROGRESS,
+            {
+                "steps_done": done,
+                "steps_total": len(states),
+                "percent": round(100 * done / max(1, len(states)), 1),
+                "succeeded": sum(1 for status in states.values() if status is StepStatus.SUCCEEDED),
+            },
+        )
     _start_steps(task, [(step, attempts[step.id] + 1) for step in ready], tx)
     if finalize is not None:
         finalize(tx, states)

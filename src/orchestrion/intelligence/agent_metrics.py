@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -47,7 +47,8 @@ from sqlalchemy import Connection
 
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.spec import AgentSpec
-from orchestrion.domain.tasks import StepStatus
+from orchestrion.domain.events import Channel, EventType, Notice
+from orchestrion.domain.tasks import StepStatus, utcnow
 from orchestrion.exceptions import NotFoundError
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.providers.breaker import CircuitState
@@ -154,8 +155,11 @@ class AgentMonitor:
         alert_success_rate: float = 0.5,
         alert_error_rate: float = 0.3,
         alert_min_runs: int = 5,
+        publish: Callable[[Notice], None] | None = None,
     ) -> None:
         self._db = db
+        self._publish = publish
+        self._status_state: dict[str, AgentStatus] = {}
         self._registry = registry
         self._router = router
         self._metrics = metrics
@@ -206,6 +210,7 @@ class AgentMonitor:
             for spec in specs
         ]
         for metrics in computed:
+            self._track_status(metrics)
             self._track_alerts(metrics)
             self._export(metrics)
         return computed
@@ -311,6 +316,29 @@ class AgentMonitor:
                 )
             )
         return tuple(alerts)
+
+    def _track_status(self, metrics: AgentMetrics) -> None:
+        """Publish an `agent.status` notice when an agent's status differs from the one seen last time."""
+        previous = self._status_state.get(metrics.agent_id)
+        self._status_state[metrics.agent_id] = metrics.status
+        if self._publish is None or previous is None or previous is metrics.status:
+            return
+        self._publish(
+            Notice(
+                channel=Channel.AGENTS,
+                type=EventType.AGENT_STATUS,
+                data={
+                    "agent_id": metrics.agent_id,
+                    "status": metrics.status.value,
+                    "previous": previous.value,
+                    "load": metrics.load,
+                    "success_rate": metrics.success_rate,
+                    "error_rate": metrics.error_rate,
+                    "alerts": [a.metric for a in metrics.alerts],
+                },
+                created_at=utcnow(),
+            )
+        )
 
     def _track_alerts(self, metrics: AgentMetrics) -> None:
         """Log when the agent's alert set differs from the one seen last time."""
