@@ -60,6 +60,19 @@ def test_providers_lists_routes_and_deployment_usage(live_server: LiveServer, tm
     assert unauthorised.returncode == 2 and unauthorised.stderr.startswith("error:")
 
 
+def test_models_shows_the_serving_model_and_retrain_says_what_is_missing(live_server: LiveServer) -> None:
+    env = {"ORCHESTRION_URL": live_server.base_url, "ORCHESTRION_API_KEY": live_server.admin_key}
+    listed = cli("models", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "serving: prior" in listed.stdout and "training needs 50" in listed.stdout
+    retrain = cli("models", "--retrain", env=env)
+    assert retrain.returncode == 2
+    assert (
+        retrain.stderr.startswith("error: training needs 50 finished tasks")
+        and retrain.stderr.count("\n") == 1
+    )
+
+
 def test_run_reads_url_and_key_from_environment(live_server: LiveServer, tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("a,b\n1,2\n2,4\n3,6\n,8\n")
