@@ -144,3 +144,13 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None
     assert version == ("0005",)
     bad = cli("db", "upgrade", env={**env, "ORCHESTRION_PORT": "not-a-port"})
     assert bad.returncode == 2 and bad.stderr.startswith("error: invalid setting port")
+
+
+def test_status_prints_health_agents_and_firing_alerts(live_server: LiveServer) -> None:
+    env = {"ORCHESTRION_URL": live_server.base_url, "ORCHESTRION_API_KEY": live_server.admin_key}
+    done = cli("status", env=env)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.split(": ")[1] in ("healthy", "degraded", "stressed")
+    assert "agents: 12 (" in done.stdout
+    assert "alerts firing" in done.stdout or "severity" in done.stdout

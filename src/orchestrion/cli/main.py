@@ -220,6 +220,45 @@ def agents(url: UrlOption = None, api_key: KeyOption = None) -> None:
 
 
 @app.command()
+def status(url: UrlOption = None, api_key: KeyOption = None) -> None:
+    """The server's health with its reasons, agents, tasks, recent performance and firing alerts."""
+    from rich.table import Table
+
+    with make_client(url, api_key) as client:
+        try:
+            data, firing = client.system(), client.alerts(state="firing")
+        except OrchestrionAPIError as exc:
+            api_error(exc)
+    health = data["health"]
+    console.print(f"health: {health['status']}", markup=False, highlight=False)
+    for reason in health["reasons"]:
+        console.print(f"  - {reason}", markup=False, highlight=False)
+    agents, tasks, perf = data["agents"], data["tasks"], data["performance"]
+    rate = perf["success_rate"]
+    console.print(
+        f"agents: {agents['total']} ({agents['active']} active, {agents['processing']} processing); "
+        f"tasks: {', '.join(f'{k} {v}' for k, v in sorted(tasks['by_status'].items())) or 'none'}; "
+        f"recent success rate: {'-' if rate is None else f'{rate:.0%}'}",
+        markup=False,
+        highlight=False,
+    )
+    if firing["data"]:
+        table = Table("alert", "severity", "value", "threshold", "since", "message")
+        for alert in firing["data"]:
+            table.add_row(
+                alert["rule"],
+                alert["severity"],
+                f"{alert['value']:g}",
+                f"{alert['threshold']:g}",
+                alert["fired_at"][:19],
+                alert["message"],
+            )
+        console.print(table)
+    else:
+        console.print("no alerts firing")
+
+
+@app.command()
 def models(
     url: UrlOption = None,
     api_key: KeyOption = None,

@@ -161,6 +161,17 @@ class OrchestrionClient:
         """Every agent with its metrics (runs, success rate, response time, load, status, alerts)."""
         return list(self._call("GET", "/api/v1/agents"))
 
+    def system(self) -> dict[str, Any]:
+        """Health with its reasons, agents, tasks by status, recent performance, the latest host sample."""
+        return dict(self._call("GET", "/api/v1/system"))
+
+    def alerts(self, *, state: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """Alerts raised by the alert rules, newest first (`state`: firing or resolved)."""
+        params: dict[str, Any] = {"limit": limit}
+        if state is not None:
+            params["state"] = state
+        return dict(self._call("GET", "/api/v1/alerts", params=params))
+
     def models(self) -> dict[str, Any]:
         """The outcome model serving predictions and the registry of trained candidates."""
         return dict(self._call("GET", "/api/v1/intelligence/models"))
