@@ -43,6 +43,7 @@ def test_run_submits_follows_and_prints_report(live_server: LiveServer, tmp_path
     assert "report" in done.stdout and "shell" in done.stdout.lower()
     assert "LLM: " in done.stdout and "call(s)" in done.stdout
     assert "succeeded" in done.stdout
+    assert "predicted (prior): success 80%" in done.stdout  # a fresh server: the cold-start prior
 
 
 def test_providers_lists_routes_and_deployment_usage(live_server: LiveServer, tmp_path: Path) -> None:

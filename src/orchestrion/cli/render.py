@@ -49,6 +49,7 @@ def follow_task(client: OrchestrionClient, task: dict[str, Any], console: Consol
     console.print(
         f"task {task['id']} ({task['task_type']}), agents: {', '.join(task['agents'])}", highlight=False
     )
+    print_prediction(task, console)
     with Live(
         _steps_view(task, steps, status), console=console, refresh_per_second=8, transient=False
     ) as live:
@@ -91,6 +92,11 @@ def print_task(task: dict[str, Any], console: Console) -> None:
     )
     if task.get("error"):
         console.print(f"error: {task['error']}", markup=False)
+    print_prediction(task, console)
+
+
+def print_prediction(task: dict[str, Any], console: Console) -> None:
+    """The prediction made at submission, with its risk factors and suggestions."""
     prediction = task.get("prediction")
     if prediction:
         model = prediction.get("model", "prior")
