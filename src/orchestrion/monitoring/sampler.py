@@ -50,7 +50,7 @@ from sqlalchemy import Connection
 from orchestrion.bus.base import EventBus
 from orchestrion.domain.events import Channel, EventType, Notice
 from orchestrion.domain.tasks import TaskStatus, utcnow
-from orchestrion.store import alerts as stats_store
+from orchestrion.store import tasks as task_store
 from orchestrion.store.database import Database
 from orchestrion.store.llm_calls import percentile
 
@@ -364,8 +364,8 @@ class SystemSampler:
 
 
 def _task_stats(conn: Connection, since: datetime, window_seconds: float) -> TaskStats:
-    by_status = stats_store.read_task_status_counts(conn)
-    finished = stats_store.read_finished_tasks(conn, since=since, limit=TASK_WINDOW_LIMIT)
+    by_status = task_store.count_tasks_by_status(conn)
+    finished = task_store.read_finished_tasks(conn, since=since, limit=TASK_WINDOW_LIMIT)
     failed = sum(1 for status, _ in finished if status == TaskStatus.FAILED.value)
     durations = sorted(d for _, d in finished if d is not None)
     return TaskStats(

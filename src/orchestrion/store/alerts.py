@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 
-from orchestrion.domain.tasks import TaskStatus
 from orchestrion.store.database import WriteTx
 from orchestrion.store.models import AlertRow, TaskRow
 
@@ -20,7 +19,6 @@ AlertState = Literal["firing", "resolved"]
 ALERT_STATES: tuple[AlertState, ...] = ("firing", "resolved")
 
 # Cancelled tasks say nothing about whether tasks succeed, so they stay out of failure ratios.
-_FINISHED = [s.value for s in (TaskStatus.SUCCEEDED, TaskStatus.PARTIAL, TaskStatus.FAILED)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,35 +163,3 @@ def list_alerts(conn: Connection, *, state: AlertState | None = None, limit: int
     if state is not None:
         query = query.where(ALERTS.c.state == state)
     return [_record(row) for row in conn.execute(query)]
-
-
-# -- task statistics -------------------------------------------------------------------------------
-
-
-def read_task_status_counts(conn: Connection) -> dict[str, int]:
-    """Tasks per status, every status present (0 when none), in one grouped query."""
-    counts = {status.value: 0 for status in TaskStatus}
-    for status, n in conn.execute(select(TASKS.c.status, func.count()).group_by(TASKS.c.status)):
-        counts[str(status)] = int(n)
-    return counts
-
-
-def read_finished_tasks(
-    conn: Connection, *, since: datetime, limit: int = 5000
-) -> list[tuple[str, float | None]]:
-    """(status, duration in seconds) of the tasks that finished at or after `since`, newest first.
-
-    Only succeeded, partial and failed tasks; at most `limit` of them. The duration is None for a task
-    that never started.
-    """
-    query = (
-        select(TASKS.c.status, TASKS.c.started_at, TASKS.c.finished_at)
-        .where(TASKS.c.finished_at >= since, TASKS.c.status.in_(_FINISHED))
-        .order_by(TASKS.c.finished_at.desc())
-        .limit(limit)
-    )
-    out: list[tuple[str, float | None]] = []
-    for status, started, finished in conn.execute(query):
-        duration = (finished - started).total_seconds() if started and finished else None
-        out.append((str(status), duration))
-    return out

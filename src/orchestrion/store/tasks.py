@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, insert, or_, select, true, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, true, update
 
 from orchestrion.domain.intelligence import AgentScore, Selection
 from orchestrion.domain.tasks import Plan, Prediction, Step, StepStatus, Task, TaskStatus
@@ -376,16 +376,38 @@ def find_resumable(conn: Connection, *, now: float, limit: int = 500) -> list[st
     return list(conn.execute(query).scalars())
 
 
-def recent_outcomes(conn: Connection, task_type: str, *, limit: int = 200) -> list[tuple[str, float | None]]:
-    """(status, duration seconds) of the latest finished tasks of a type, for the prior."""
+def count_tasks_by_type_and_status(conn: Connection) -> list[tuple[str, str, int]]:
+    """(task type, status, count) over the whole store, in one grouped query."""
+    columns = (TASKS.c.task_type, TASKS.c.status)
+    query = select(*columns, func.count()).group_by(*columns)
+    return [(str(task_type), str(status), int(n)) for task_type, status, n in conn.execute(query)]
+
+
+def count_tasks_by_status(conn: Connection) -> dict[str, int]:
+    """Tasks per status, every status present (0 when none)."""
+    counts = {status.value: 0 for status in TaskStatus}
+    for _, status, n in count_tasks_by_type_and_status(conn):
+        counts[status] = counts.get(status, 0) + n
+    return counts
+
+
+def read_finished_tasks(
+    conn: Connection, *, since: datetime, limit: int = 5000
+) -> list[tuple[str, float | None]]:
+    """(status, duration in seconds) of the tasks that finished at or after `since`, newest first.
+
+    Only succeeded, partial and failed tasks; at most `limit` of them. The duration is None for a task
+    that never started.
+    """
+    finished = [s.value for s in (TaskStatus.SUCCEEDED, TaskStatus.PARTIAL, TaskStatus.FAILED)]
     query = (
-        select(TaskRow.status, TaskRow.started_at, TaskRow.finished_at)
-        .where(TaskRow.task_type == task_type, TaskRow.finished_at.is_not(None))
-        .order_by(TaskRow.finished_at.desc())
+        select(TASKS.c.status, TASKS.c.started_at, TASKS.c.finished_at)
+        .where(TASKS.c.finished_at >= since, TASKS.c.status.in_(finished))
+        .order_by(TASKS.c.finished_at.desc())
         .limit(limit)
     )
     out: list[tuple[str, float | None]] = []
-    for status, started, finished in conn.execute(query).all():
-        duration = (finished - started).total_seconds() if started and finished else None
-        out.append((status, duration))
+    for status, started, ended in conn.execute(query):
+        duration = (ended - started).total_seconds() if started and ended else None
+        out.append((str(status), duration))
     return out

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Response
-from sqlalchemy import Connection, func, select
 
 from orchestrion import __version__
 from orchestrion.api.deps import CallerDep, RuntimeDep
 from orchestrion.api.schemas import HealthPublic
 from orchestrion.domain.tasks import TaskStatus
 from orchestrion.monitoring.metrics import Metrics
-from orchestrion.store.models import TaskRow
+from orchestrion.store.tasks import count_tasks_by_type_and_status
 
 router = APIRouter(tags=["health"])
 
@@ -54,17 +53,8 @@ async def read_metrics(_caller: CallerDep, runtime: RuntimeDep) -> Response:
     runtime.metrics.queue_depth.set(runtime.queue.depth())
     # Agent gauges are computed from the store; a scrape is when they need to be current.
     await runtime.agent_monitor.refresh()
-    _set_task_counts(runtime.metrics, await runtime.db.read(_count_tasks))
+    _set_task_counts(runtime.metrics, await runtime.db.read(count_tasks_by_type_and_status))
     return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def _count_tasks(conn: Connection) -> list[tuple[str, str, int]]:
-    """(task type, status, count) over the whole store, in one grouped query."""
-    # TODO(store): belongs in `store/tasks.py` as `count_tasks_by_type_and_status`; kept here for now
-    # because that module was not part of this change.
-    columns = (TaskRow.task_type, TaskRow.status)
-    query = select(*columns, func.count()).group_by(*columns)
-    return [(task_type, status, int(count)) for task_type, status, count in conn.execute(query).all()]
 
 
 def _set_task_counts(metrics: Metrics, counts: list[tuple[str, str, int]]) -> None:

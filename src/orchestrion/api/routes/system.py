@@ -31,7 +31,7 @@ from orchestrion.api.schemas import (
 from orchestrion.intelligence.agent_metrics import AgentStatus
 from orchestrion.monitoring.health import assess_health
 from orchestrion.monitoring.sampler import TASK_WINDOW_SECONDS
-from orchestrion.store.alerts import read_task_status_counts
+from orchestrion.store.tasks import count_tasks_by_status
 
 router = APIRouter(tags=["system"])
 
@@ -41,7 +41,7 @@ async def read_system(_caller: CallerDep, runtime: RuntimeDep) -> SystemPublic:
     """Agents, tasks, performance, alerts, resources and the health in one answer."""
     agents = await runtime.agent_monitor.read_all()
     statuses = Counter(agent.status.value for agent in agents)
-    by_status = await runtime.db.read(read_task_status_counts)
+    by_status = await runtime.db.read(count_tasks_by_status)
     pooled = [(a.recent_runs, a.success_rate, a.response_avg_seconds) for a in agents if a.recent_runs]
     runs = sum(n for n, _, _ in pooled)
     success = sum(n * rate for n, rate, _ in pooled if rate is not None) / runs if runs else None
