@@ -60,6 +60,7 @@ from orchestrion.monitoring.metrics import Metrics
 from orchestrion.store import llm_calls, runs, users
 from orchestrion.store import tasks as task_store
 from orchestrion.store.database import Database, WriteTx
+from orchestrion.store.llm_calls import percentile
 from orchestrion.store.migrate import aupgrade_database
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -336,8 +337,7 @@ def _log_loss(ps: list[float], ys: list[bool]) -> float:
 
 
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+    return percentile(sorted(values), q) or 0.0
 
 
 def summarise(

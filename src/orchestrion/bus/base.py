@@ -5,28 +5,27 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 from orchestrion.domain.events import Event, Notice
 
+T = TypeVar("T")
 
-class Subscription:
-    """A bounded stream of events. A consumer that falls behind is cut off (`overflowed`), never waited for.
 
-    Events are persisted before they are published, so a cut-off consumer can catch up from the log.
-    """
+class BoundedStream(Generic[T]):
+    """A bounded stream. A consumer that falls behind is cut off (`overflowed`), never waited for."""
 
-    def __init__(self, task_id: str | None, *, maxsize: int) -> None:
-        self.task_id = task_id
+    def __init__(self, *, maxsize: int) -> None:
         self.overflowed = False
         self.closed = False
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=maxsize)
+        self._queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=maxsize)
 
-    def offer(self, event: Event) -> None:
-        """Deliver without blocking; on a full queue mark the subscription overflowed and close it."""
+    def offer(self, item: T) -> None:
+        """Deliver without blocking; on a full queue mark the stream overflowed and close it."""
         if self.closed:
             return
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed = True
             self.close()
@@ -42,47 +41,28 @@ class Subscription:
             # The consumer will see `closed` when it drains the queue and finds no sentinel.
             pass
 
-    async def get(self) -> Event | None:
-        """The next event; None once closed and drained."""
+    async def get(self) -> T | None:
+        """The next item; None once closed and drained."""
         if self.closed and self._queue.empty():
             return None
         return await self._queue.get()
 
 
-class NoticeSubscription:
-    """A bounded stream of notices of one channel; like `Subscription`, cut off when it falls behind."""
+class Subscription(BoundedStream[Event]):
+    """The events of one task (or of every task). Events are persisted before they are published, so
+    a cut-off consumer can catch up from the log."""
+
+    def __init__(self, task_id: str | None, *, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.task_id = task_id
+
+
+class NoticeSubscription(BoundedStream[Notice]):
+    """The notices of one channel."""
 
     def __init__(self, channel: str, *, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
         self.channel = channel
-        self.overflowed = False
-        self.closed = False
-        self._queue: asyncio.Queue[Notice | None] = asyncio.Queue(maxsize=maxsize)
-
-    def offer(self, notice: Notice) -> None:
-        """Deliver without blocking; on a full queue mark the subscription overflowed and close it."""
-        if self.closed:
-            return
-        try:
-            self._queue.put_nowait(notice)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.close()
-
-    def close(self) -> None:
-        """End the stream; `get` returns None once what was queued is drained."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
-
-    async def get(self) -> Notice | None:
-        """The next notice; None once closed and drained."""
-        if self.closed and self._queue.empty():
-            return None
-        return await self._queue.get()
 
 
 class EventBus(abc.ABC):

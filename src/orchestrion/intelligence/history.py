@@ -12,13 +12,13 @@ they move faster than task outcomes.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrion.domain.intelligence import Outcome
+from orchestrion.store.llm_calls import percentile
 
 # Prior of a task type's success: Beta(4, 1), a mean of 0.8 worth five tasks, which history overrides.
 TYPE_ALPHA = 4.0
@@ -50,10 +50,7 @@ class TypeStats:
 
     def duration_quantile(self, q: float) -> float | None:
         """The nearest-rank quantile of recent durations (None without history)."""
-        if not self.durations:
-            return None
-        ordered = sorted(self.durations)
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+        return percentile(sorted(self.durations), q)
 
     def cost_median(self) -> float | None:
         """Median USD of recent tasks (None without history)."""
