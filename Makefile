@@ -33,7 +33,8 @@ lint: $(VENV)/.installed-dev
 
 ## Benchmarks against bare-httpx floors and peers (LangGraph, LiteLLM in bench/.venv-peers): W1, then
 ## the provider router's per-call overhead and its behaviour under faults, then the intelligence
-## simulator (selector regret, prediction quality) and the WebSocket fan-out; see BENCHMARKS.md.
+## simulator (selector regret, prediction quality), the WebSocket fan-out, the parallel engine's
+## 1,000-item batch and memory search (installs the `embeddings` extra); see BENCHMARKS.md.
 bench: $(VENV)/.installed
 	PYTHON=$(PYTHON) bash bench/setup_peers.sh
 	$(BIN)/python bench/w1.py
@@ -41,6 +42,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/router_faults.py
 	$(BIN)/python bench/intelligence/simulate.py --seeds 1 2 3 4 5
 	$(BIN)/python bench/ws.py
+	$(BIN)/python bench/parallel.py
+	$(BIN)/pip install -q -e '.[embeddings]'
+	$(BIN)/python bench/recall.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist src/*.egg-info

@@ -11,10 +11,18 @@ from collections.abc import Mapping, Sequence
 
 from orchestrion.agents.builtin import BUILTIN_AGENTS, BUILTIN_TASK_TYPES
 from orchestrion.agents.loader import LoadedSpecs, load_agent_dir, load_entry_points, register_specs
+from orchestrion.agents.recall import RECALL_AGENTS, RECALL_TASK_TYPES
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.agents.runner import AgentRunner
 from orchestrion.bus.local import LocalEventBus
 from orchestrion.engines.coordinator import Coordinator
+from orchestrion.engines.ideas import IdeaGenerator
+from orchestrion.engines.judge import IdeaJudge
+from orchestrion.engines.parallel_steps import BatchMapper, BatchReducer
+from orchestrion.engines.planner import PlanLimits
+from orchestrion.engines.recall import MemoryService, build_embedder
+from orchestrion.engines.recall.embeddings import Embedder
+from orchestrion.engines.routing import ENGINES, EngineRules, parse_limits, parse_rules
 from orchestrion.engines.status import EngineStatusTracker, NoticeRelay
 from orchestrion.engines.team import TeamEngine
 from orchestrion.exceptions import UnknownChoiceError
@@ -41,6 +49,7 @@ from orchestrion.store import users as user_store
 from orchestrion.store.database import Database, WriteTx
 from orchestrion.tools.base import Tool
 from orchestrion.tools.mcp import McpServerPool, load_mcp_config
+from orchestrion.tools.memory import MemorySearchTool
 from orchestrion.tools.policy import WorkspacePolicy
 from orchestrion.tools.registry import build_builtin_tools
 from orchestrion.tools.targets import TargetPolicy
@@ -121,6 +130,85 @@ def build_monitoring(
     return sampler, alerts
 
 
+def build_engine_rules(settings: Settings) -> EngineRules:
+    """Engine rules and per-process limits: the defaults, then the settings' overrides.
+
+    By default the team and recall engines may use every worker, the parallel and creative engines
+    half of them, so a burst of batches cannot take every worker from interactive tasks.
+
+    Raises:
+        ConfigurationError: On a malformed rule or limit, or an unknown engine.
+    """
+    half = max(1, settings.workers // 2)
+    defaults = {"team": settings.workers, "parallel": half, "creative": half, "recall": settings.workers}
+    return EngineRules(
+        parse_rules(settings.engine_rules), parse_limits(settings.engine_max_concurrency, defaults=defaults)
+    )
+
+
+def build_engines(
+    settings: Settings,
+    *,
+    db: Database,
+    registry: AgentRegistry,
+    runner: AgentRunner,
+    metrics: Metrics,
+    embedder: Embedder | None = None,
+) -> dict[str, TeamEngine]:
+    """The engines: one DAG engine each, with every step executor, differing in step concurrency.
+
+    With an embedder (the `embeddings` extra), the creative judge measures diversity by meaning too.
+    """
+    max_tokens = min(settings.llm_max_tokens, 256)
+    router = runner.router
+    executors = (
+        BatchMapper(
+            registry,
+            runner,
+            router,
+            max_tokens,
+            policy=WorkspacePolicy(roots=tuple(settings.workspace_roots)),
+        ),
+        BatchReducer(),
+        IdeaGenerator(router, max_tokens=settings.llm_max_tokens),
+        IdeaJudge(router, route=settings.creative_judge_route, embed=embedder.embed if embedder else None),
+    )
+    concurrency = {
+        "team": settings.step_concurrency,
+        "parallel": settings.parallel_concurrency,
+        "creative": max(settings.step_concurrency, settings.creative_max_candidates),
+        "recall": settings.step_concurrency,
+    }
+    return {
+        name: TeamEngine(
+            name=name,
+            db=db,
+            registry=registry,
+            runner=runner,
+            metrics=metrics,
+            executors=executors,
+            step_concurrency=concurrency[name],
+            retry_backoff=settings.retry_backoff_seconds,
+            llm_max_tokens=max_tokens,
+        )
+        for name in ENGINES
+    }
+
+
+def build_memory(settings: Settings, *, db: Database) -> MemoryService:
+    """The recall engine's memory, searching by meaning too when the `embeddings` extra is installed."""
+    embedder, note = build_embedder(settings.embeddings, model_path=settings.embedding_model_path)
+    if note:
+        logger.info("memory search is keyword-only: %s", note)
+    return MemoryService(
+        db=db,
+        embedder=embedder,
+        vector_note=note,
+        max_item_bytes=settings.memory_max_item_bytes,
+        ignore_task_types=frozenset(t.id for t in RECALL_TASK_TYPES),
+    )
+
+
 def _open_circuits(router: ProviderRouter | None) -> int:
     if router is None:
         return 0
@@ -150,6 +238,8 @@ class Runtime:
         notices: NoticeRelay | None = None,
         engine_status: EngineStatusTracker | None = None,
         ws_hub: WebSocketHub | None = None,
+        memory: MemoryService | None = None,
+        engines: Mapping[str, TeamEngine] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -161,6 +251,9 @@ class Runtime:
         self.intelligence = intelligence
         self.metrics = metrics
         self.jwt_secret = jwt_secret
+        # The recall engine's memory (`build_memory`); None in a runtime built without it.
+        self.memory = memory
+        self.engines = dict(engines or {})
         self._started = False
         self._tools = tools if tools is not None else {}
         self._mcp = mcp
@@ -173,7 +266,7 @@ class Runtime:
         # Notices published from synchronous code (circuit changes, engine status) go through this relay.
         self.notices = notices or NoticeRelay(bus)
         self.engine_status = engine_status or EngineStatusTracker(
-            [], queue_depth=queue.depth, concurrency=settings.workers if settings.embedded_worker else 0
+            [], queue_depth=queue.depth_by_engine, limits={}
         )
         # WebSocket connections of this process and the fan-out of bus events to them (`/ws`).
         self.ws_hub = ws_hub or WebSocketHub(
@@ -196,10 +289,12 @@ class Runtime:
         db.add_event_sink(bus.publish)
         metrics = Metrics()
         tools = build_builtin_tools()
+        memory = build_memory(settings, db=db)
+        tools[MemorySearchTool.name] = MemorySearchTool(memory)
         registry = AgentRegistry(tool_names=tools)
-        for agent in BUILTIN_AGENTS:
+        for agent in (*BUILTIN_AGENTS, *RECALL_AGENTS):
             registry.register_agent(agent)
-        for task_type in BUILTIN_TASK_TYPES:
+        for task_type in (*BUILTIN_TASK_TYPES, *RECALL_TASK_TYPES):
             registry.register_task_type(task_type)
         ledger = CallLedger(db, metrics)
         if routes is None:
@@ -218,28 +313,32 @@ class Runtime:
             custom = []
         # else: custom agents may name MCP tools, known once the servers run (`start`).
         targets = TargetPolicy.from_settings(settings)
-        runner = AgentRunner(tools=tools, router=router, max_tokens=settings.llm_max_tokens, targets=targets)
+        runner = AgentRunner(
+            tools=tools,
+            router=router,
+            max_tokens=settings.llm_max_tokens,
+            targets=targets,
+            memory=memory,
+            memory_k=settings.memory_context_k,
+        )
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        rules = build_engine_rules(settings)
         queue = LocalJobQueue(
             db,
             worker_id=worker_id,
             concurrency=settings.workers,
             lease_seconds=settings.lease_seconds,
             sweep_interval=settings.sweep_interval_seconds,
+            engine_limits=rules.limits,
+            aging_seconds=settings.queue_aging_seconds,
         )
-        engine = TeamEngine(
-            db=db,
-            registry=registry,
-            runner=runner,
-            metrics=metrics,
-            step_concurrency=settings.step_concurrency,
-            retry_backoff=settings.retry_backoff_seconds,
-            llm_max_tokens=min(settings.llm_max_tokens, 256),
+        engines = build_engines(
+            settings, db=db, registry=registry, runner=runner, metrics=metrics, embedder=memory.embedder
         )
         engine_status = EngineStatusTracker(
-            [engine.name],
-            queue_depth=queue.depth,
-            concurrency=settings.workers if settings.embedded_worker else 0,
+            engines,
+            queue_depth=queue.depth_by_engine,
+            limits=rules.limits if settings.embedded_worker else {},
             publish=notices.send,
         )
         intelligence = Intelligence(
@@ -257,16 +356,23 @@ class Runtime:
             db=db,
             queue=queue,
             registry=registry,
-            engine=engine,
+            engines=engines,
+            rules=rules,
             intelligence=intelligence,
             policy=WorkspacePolicy(roots=tuple(settings.workspace_roots)),
             metrics=metrics,
-            step_timeout=settings.step_timeout_seconds,
-            max_retries=settings.step_max_retries,
+            limits=PlanLimits(
+                step_timeout=settings.step_timeout_seconds,
+                max_retries=settings.step_max_retries,
+                max_batch_items=settings.parallel_max_items,
+                batch_concurrency=settings.parallel_concurrency,
+                max_candidates=settings.creative_max_candidates,
+            ),
             max_input_files=settings.max_input_files,
             max_input_bytes=settings.max_body_bytes,
             targets=targets,
             engine_status=engine_status,
+            memory=memory,
         )
         secret = (
             settings.jwt_secret.get_secret_value()
@@ -301,6 +407,8 @@ class Runtime:
             ),
             notices=notices,
             engine_status=engine_status,
+            engines=engines,
+            memory=memory,
         )
         runtime.sampler, runtime.alerts = build_monitoring(
             settings,
@@ -312,6 +420,11 @@ class Runtime:
             agent_monitor=runtime.agent_monitor,
         )
         return runtime
+
+    def engine_step_concurrency(self, engine: str) -> int:
+        """Steps in flight per task on `engine` (0 for an engine this runtime does not have)."""
+        found = self.engines.get(engine)
+        return found.step_concurrency if found is not None else 0
 
     async def start(self) -> None:
         """Start MCP servers (adding their tools and the custom agents that use them), then the worker.
@@ -354,6 +467,8 @@ class Runtime:
         await self.ws_hub.aclose()
         await self.notices.aclose()
         await self.bus.aclose()
+        if self.memory is not None:
+            await self.memory.aclose()
         await self.db.dispose()
 
     async def create_user(

@@ -75,6 +75,31 @@ class Settings(BaseSettings):
 
     workers: int = Field(default=4, ge=1, le=256, description="Concurrent task runs per process.")
     step_concurrency: int = Field(default=8, ge=1, description="Concurrent steps within one task.")
+    parallel_max_items: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="The most items one batch task may have (parallel engine; more is refused with 422).",
+    )
+    parallel_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Map steps in flight per batch task; a task's `options.concurrency` may only lower it.",
+    )
+    engine_rules: str | None = Field(
+        default=None,
+        description="Engine rules over the defaults: `type=primary>fallback,...` (docs/engines.md).",
+    )
+    engine_max_concurrency: str | None = Field(
+        default=None,
+        description="Runs each engine executes at once per process, over the defaults: `engine=n,...`.",
+    )
+    queue_aging_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Starvation guard: a waiting run gains a priority level per this many seconds (0: off).",
+    )
     embedded_worker: bool = True
     lease_seconds: float = Field(default=30.0, gt=0.5)
     sweep_interval_seconds: float = Field(default=5.0, gt=0.05)
@@ -169,6 +194,17 @@ class Settings(BaseSettings):
     )
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_max_tokens: int = Field(default=512, ge=16)
+    creative_max_candidates: int = Field(
+        default=12,
+        ge=2,
+        le=100,
+        description="The most candidates a creative task may ask for (`options.candidates`).",
+    )
+    creative_judge_route: str = Field(
+        default="smart",
+        description="The LLM route the creative judge uses when it is capable (its first deployment is not "
+        "the embedded model); otherwise candidates are scored by the heuristic rubric (docs/creative.md).",
+    )
 
     ws_send_queue: int = Field(
         default=1000,
@@ -186,6 +222,25 @@ class Settings(BaseSettings):
         default=100, ge=1, le=100_000, description="Channels one WebSocket connection may subscribe to."
     )
 
+    # Recall: memory items and their search (docs/recall.md).
+    memory_max_item_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest memory item text in UTF-8 bytes; larger ones are refused with 413.",
+    )
+    embeddings: Literal["auto", "off"] = Field(
+        default="auto",
+        description="Vector search: `auto` uses the `embeddings` extra when installed; `off`: keyword only.",
+    )
+    embedding_model_path: Path | None = Field(
+        default=None,
+        description="A local sentence-transformers model directory instead of the bundled all-MiniLM-L6-v2.",
+    )
+    memory_context_k: int = Field(
+        default=3, ge=0, le=20, description="Memories added to each specialist's evidence (0: none)."
+    )
+
     @field_validator("workspace_roots", "tool_allow_targets", "tool_nameservers", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
@@ -199,6 +254,7 @@ class Settings(BaseSettings):
         "tool_ca_file",
         "alert_rules_file",
         "alert_webhook_url",
+        "embedding_model_path",
         mode="before",
     )
     @classmethod

@@ -117,7 +117,9 @@ async def test_a_new_task_carries_its_prediction_explanation_and_selection(live_
     [candidate] = selection["candidates"]
     assert candidate["agent_id"] == "code_analyzer" and candidate["chosen"] is True
     assert candidate["runs"] == 0 and candidate["load"] == 0
-    assert created["plan"]["reasons"] == selection["reasons"]
+    engine_reason = "engine team: primary engine for code_analysis"
+    assert created["plan"]["reasons"] == [*selection["reasons"], engine_reason]
+    assert created["engine"] == "team"
     assert fetched["plan"]["selection"] == selection
     assert fetched["prediction"] == prediction
 

@@ -179,7 +179,8 @@ async def test_lease_is_claimed_once_and_reclaimed_after_expiry(database: Databa
     assert await database.write(renew("w1", now + 2)) == (True, False)
     assert await database.write(renew("w2", now + 2)) == (False, False)
     assert await database.read(lambda conn: task_store.find_resumable(conn, now=now + 5)) == []
-    assert await database.read(lambda conn: task_store.find_resumable(conn, now=now + 13)) == [task.id]
+    resumable = await database.read(lambda conn: task_store.find_resumable(conn, now=now + 13))
+    assert [(r.task_id, r.priority, r.engine) for r in resumable] == [(task.id, task.priority, "team")]
     assert await database.write(claim("w2", now + 13))
     loaded = await database.read(lambda conn: task_store.get_task(conn, task.id))
     assert loaded is not None and loaded.attempt == 2 and loaded.status is TaskStatus.RUNNING

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from orchestrion.agents.batch import BATCH_AGENTS, BATCH_TASK_TYPES
+from orchestrion.agents.creative import CREATIVE_AGENTS, CREATIVE_TASK_TYPES
 from orchestrion.agents.network_team import NETWORK_TASK_TYPES, NETWORK_TEAM
 from orchestrion.agents.spec import AgentSpec, PlaybookCall, TaskTypeSpec
 from orchestrion.agents.specialists import FINDINGS_RULES as _FINDINGS_RULES
@@ -64,6 +66,8 @@ BUILTIN_AGENTS = (
     DATA_ANALYST,
     *SPECIALISTS,
     *NETWORK_TEAM,
+    *BATCH_AGENTS,
+    *CREATIVE_AGENTS,
     REPORTER,
 )
 
@@ -91,4 +95,6 @@ BUILTIN_TASK_TYPES = (
     ),
     *SPECIALIST_TASK_TYPES,
     *NETWORK_TASK_TYPES,
+    *BATCH_TASK_TYPES,
+    *CREATIVE_TASK_TYPES,
 )

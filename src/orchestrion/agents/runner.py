@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrion.agents.explore import explore
@@ -24,6 +24,7 @@ from orchestrion.exceptions import OrchestrionError, ProviderError
 from orchestrion.providers.base import ChatResponse
 from orchestrion.providers.router import ProviderRouter
 from orchestrion.tools.base import InputFile, Tool, ToolContext, digest
+from orchestrion.tools.memory import MemoryContext, MemorySearchTool, hit_data, hit_summary
 from orchestrion.tools.targets import TargetPolicy
 
 logger = logging.getLogger(__name__)
@@ -42,10 +43,16 @@ class AgentRequest:
     target: str | None
     files: Sequence[InputFile] = ()
     allow_active_scanning: bool = False
+    owner_id: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AgentRunner:
-    """Executes any AgentSpec."""
+    """Executes any AgentSpec.
+
+    With `memory`, a specialist's analysis also sees the `memory_k` memories most relevant to its
+    task (target and title) that the task's owner may see, as evidence it can cite.
+    """
 
     def __init__(
         self,
@@ -54,11 +61,15 @@ class AgentRunner:
         router: ProviderRouter | None,
         max_tokens: int = 512,
         targets: TargetPolicy | None = None,
+        memory: MemoryContext | None = None,
+        memory_k: int = 3,
     ) -> None:
         self._tools = tools
         self._router = router
         self._max_tokens = max_tokens
         self._targets = targets
+        self._memory = memory
+        self._memory_k = memory_k
 
     @property
     def router(self) -> ProviderRouter | None:
@@ -77,6 +88,9 @@ class AgentRunner:
             target=request.target,
             targets=self._targets,
             allow_active_scanning=request.allow_active_scanning,
+            owner_id=request.owner_id,
+            title=request.title,
+            options=request.options,
         )
         calls: list[ToolCall] = []
         evidence: list[Evidence] = []
@@ -97,8 +111,11 @@ class AgentRunner:
         summary = _tool_summary(calls, evidence, findings)
         response: ChatResponse | None = None
         if spec.analysis and self._router is not None and self._router.has_route(spec.route):
+            remembered = await self._recall(spec, request, evidence)
             try:
-                response, llm_summary, llm_findings = await self._analyse(spec, request, evidence, findings)
+                response, llm_summary, llm_findings = await self._analyse(
+                    spec, request, evidence, findings, remembered
+                )
             except ProviderError as exc:
                 if not evidence:
                     raise
@@ -226,15 +243,49 @@ class AgentRunner:
         )
         return call, [], []
 
+    async def _recall(self, spec: AgentSpec, request: AgentRequest, evidence: list[Evidence]) -> list[str]:
+        """Add the memories about the task to `evidence` (ids `<step>:memory:<n>`); returns their ids.
+
+        One search per run, skipped for agents that search memory themselves; a failure only costs
+        the context.
+        """
+        memory = self._memory
+        if memory is None or self._memory_k <= 0 or not request.owner_id or spec.kind != "specialist":
+            return []
+        if MemorySearchTool.name in spec.tools:
+            return []
+        text = " ".join(part for part in (request.target, request.title) if part)
+        try:
+            hits = await memory.relevant(
+                owner_id=request.owner_id, text=text, k=self._memory_k, exclude_task_id=request.task_id
+            )
+        except Exception:
+            logger.warning("memory context unavailable for %s", spec.id, exc_info=True)
+            return []
+        remembered = [
+            Evidence(
+                id=f"{request.step_id}:memory:{n}",
+                tool="memory",
+                summary=hit_summary(hit),
+                data=hit_data(hit),
+                location=f"memory:{hit.item_id}",
+            )
+            for n, hit in enumerate(hits, start=1)
+        ]
+        evidence.extend(remembered)
+        return [e.id for e in remembered]
+
     async def _analyse(
         self,
         spec: AgentSpec,
         request: AgentRequest,
         evidence: Sequence[Evidence],
         tool_findings: Sequence[Finding],
+        remembered: Sequence[str] = (),
     ) -> tuple[ChatResponse, str, list[Finding]]:
         assert self._router is not None
         cited = [i for f in sorted(tool_findings, key=lambda f: f.severity.rank) for i in f.evidence_ids]
+        cited += remembered  # shown even when the tools collected more evidence than the prompt holds
         shown = select_evidence(evidence, cited)
         chat = analysis_request(
             system_prompt=spec.system_prompt,

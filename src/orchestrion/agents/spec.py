@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-AgentKind = Literal["specialist", "reporter"]
+AgentKind = Literal["specialist", "reporter", "mapper", "reducer", "generator", "judge"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +31,8 @@ class AgentSpec:
         tools: Tool names it may call.
         playbooks: Per task type, the deterministic tool calls of phase 1.
         route: The provider route its LLM calls use.
-        kind: ``specialist`` or ``reporter`` (aggregates the others).
+        kind: ``specialist``, ``reporter`` (aggregates the others), or the Parallel and Creative
+            engines' ``mapper``, ``reducer``, ``generator`` and ``judge`` (see `engines/steps.py`).
         analysis: Whether phase 2 (LLM analysis of the evidence) runs.
         max_findings: Cap on LLM-proposed findings per run.
         timeout_seconds: Per-step timeout.

@@ -14,7 +14,18 @@ from orchestrion.api import ws
 from orchestrion.api.errors import install_error_handlers
 from orchestrion.api.limits import BodyLimitMiddleware
 from orchestrion.api.logs import install_redaction
-from orchestrion.api.routes import alerts, auth, catalog, health, intelligence, providers, system, tasks
+from orchestrion.api.routes import (
+    alerts,
+    auth,
+    catalog,
+    engines,
+    health,
+    intelligence,
+    memory,
+    providers,
+    system,
+    tasks,
+)
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.providers.base import Provider
 from orchestrion.providers.deployment import Deployment
@@ -57,7 +68,7 @@ def create_app(
     _instrument_http(app, rt.metrics)
     app.include_router(health.router)
     app.include_router(ws.router)
-    for module in (tasks, catalog, auth, providers, intelligence, system, alerts):
+    for module in (tasks, catalog, auth, providers, intelligence, system, alerts, engines, memory):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(intelligence.task_router, prefix="/api/v1")
     return app

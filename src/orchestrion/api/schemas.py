@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrion.api.engine_schemas import TaskOptions
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,6 +27,9 @@ class TaskInputs(_In):
 
     files: list[FileInput] = Field(default_factory=list)
     paths: list[str] = Field(default_factory=list, max_length=100)
+    items: list[str] = Field(
+        default_factory=list, description="Batch task types: the targets or text rows to map over."
+    )
 
 
 class Budget(_In):
@@ -48,6 +53,8 @@ class TaskCreate(_In):
     deadline_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
     allow_active_scanning: bool = False
     required_capabilities: list[str] = Field(default_factory=list, max_length=20)
+    engine: str | None = Field(default=None, max_length=32, description="Preferred engine (docs/engines.md).")
+    options: TaskOptions = Field(default_factory=TaskOptions)
 
 
 class StepPublic(BaseModel):
@@ -119,6 +126,7 @@ class TaskPublic(BaseModel):
     budget: dict[str, Any]
     deadline_seconds: float | None
     allow_active_scanning: bool
+    engine: str
     error: str | None
     attempt: int
     created_at: datetime

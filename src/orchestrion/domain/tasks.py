@@ -155,6 +155,7 @@ class Task:
     budget: dict[str, Any] = field(default_factory=dict)
     deadline_seconds: float | None = None
     allow_active_scanning: bool = False
+    engine: str = "team"
     plan: Plan | None = None
     prediction: Prediction | None = None
     error: str | None = None

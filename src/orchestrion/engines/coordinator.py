@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import TERMINAL_STATUSES, StepStatus, Task, TaskStatus, utcnow
 from orchestrion.engines.base import Engine
-from orchestrion.engines.planner import build_team_plan
+from orchestrion.engines.outcome import final_status, queue_wait, write_outcome
+from orchestrion.engines.planner import PlanLimits, plan_task
+from orchestrion.engines.routing import EngineRules
 from orchestrion.engines.status import EngineStatusTracker
 from orchestrion.exceptions import (
     BudgetExceededError,
@@ -62,6 +66,17 @@ class TaskRequest:
     deadline_seconds: float | None = None
     allow_active_scanning: bool = False
     required_capabilities: Sequence[str] = ()
+    items: Sequence[str] = ()
+    engine: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class MemoryIngest(Protocol):
+    """What the coordinator needs of the Recall engine: remember a finished task's report."""
+
+    def ingest_task(self, task_id: str) -> Awaitable[int]:
+        """Store the task's result and findings as memory items; returns how many."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,32 +101,46 @@ class Coordinator:
         db: Database,
         queue: JobQueue,
         registry: AgentRegistry,
-        engine: Engine,
+        engines: Mapping[str, Engine],
+        rules: EngineRules,
         intelligence: Intelligence,
         policy: WorkspacePolicy,
         metrics: Metrics,
-        step_timeout: float,
-        max_retries: int,
+        limits: PlanLimits,
         max_input_files: int,
         max_input_bytes: int,
         targets: TargetPolicy | None = None,
         engine_status: EngineStatusTracker | None = None,
+        memory: MemoryIngest | None = None,
     ) -> None:
         self._db = db
         self._queue = queue
         self._registry = registry
-        self._engine = engine
+        self._engines = dict(engines)
+        self._rules = rules
         self._intelligence = intelligence
         self._policy = policy
         self._metrics = metrics
-        self._step_timeout = step_timeout
+        self._limits = limits
         self._targets = targets or TargetPolicy()
-        self._max_retries = max_retries
         self._max_files = max_input_files
         self._max_bytes = max_input_bytes
+        self._memory = memory
         # Without a tracker from the runtime, status is still tracked (for `snapshot`), not published.
         self._engine_status = engine_status or EngineStatusTracker(
-            [engine.name], queue_depth=queue.depth, concurrency=0
+            self._engines, queue_depth=queue.depth_by_engine, limits=rules.limits
+        )
+
+    @property
+    def rules(self) -> EngineRules:
+        """The engine rules and limits."""
+        return self._rules
+
+    def engine_load(self, engine: str) -> tuple[int, int]:
+        """(running, waiting) runs of `engine` in this process."""
+        return (
+            int(self._queue.running_by_engine().get(engine, 0)),
+            int(self._queue.depth_by_engine().get(engine, 0)),
         )
 
     # -- submission and transitions ---------------------------------------------------------------
@@ -141,6 +170,7 @@ class Coordinator:
                 "(under ORCHESTRION_WORKSPACE_ROOTS)",
                 field="inputs",
             )
+        choice = self._rules.choose(request.task_type, preference=request.engine, load=self.engine_load)
         now = utcnow()
         submission = Submission(
             task_type=request.task_type,
@@ -155,13 +185,18 @@ class Coordinator:
         )
         assessment = await self._intelligence.assess(submission)
         team = assessment.selection.team
-        plan = build_team_plan(
+        planned = plan_task(
             self._registry,
-            team,
+            task_type=request.task_type,
+            team=team,
             selection=assessment.selection,
-            step_timeout=self._step_timeout,
-            max_retries=self._max_retries,
+            items=request.items,
+            file_names=[f.name for f in files] + list(request.paths),
+            options={k: v for k, v in request.options.items() if v is not None},
+            limits=self._limits,
+            parse_target=self._targets.parse_target,
         )
+        plan = dataclasses.replace(planned.plan, reasons=(*planned.plan.reasons, f"engine {choice.reason}"))
         prediction = assessment.prediction
         status = TaskStatus.QUEUED if request.auto_execute else TaskStatus.PENDING
         task = Task(
@@ -173,6 +208,8 @@ class Coordinator:
             inputs={
                 "files": [encode_upload(f) for f in files],
                 "paths": list(request.paths),
+                "items": planned.items,
+                "options": planned.options,
             },
             priority=request.priority,
             agents=team,
@@ -180,6 +217,7 @@ class Coordinator:
             budget=dict(request.budget),
             deadline_seconds=request.deadline_seconds,
             allow_active_scanning=request.allow_active_scanning,
+            engine=choice.engine,
             plan=plan,
             prediction=prediction,
             created_at=now,
@@ -188,7 +226,13 @@ class Coordinator:
         events: list[tuple[str, dict[str, Any]]] = [
             (
                 EventType.TASK_CREATED,
-                {"task_type": task.task_type, "agents": list(team), "status": status.value},
+                {
+                    "task_type": task.task_type,
+                    "agents": list(team),
+                    "status": status.value,
+                    "engine": choice.engine,
+                    "fell_back": choice.fell_back,
+                },
             )
         ]
         if request.auto_execute:
@@ -202,7 +246,7 @@ class Coordinator:
         await self._db.write(persist)
         self._metrics.tasks_submitted_total.labels(task.task_type).inc()
         if request.auto_execute:
-            await self._queue.enqueue(task.id, priority=task.priority)
+            await self._queue.enqueue(task.id, priority=task.priority, engine=task.engine)
             self._engine_status.refresh()
         return task
 
@@ -249,13 +293,13 @@ class Coordinator:
             )
             if moved:
                 if retry:
-                    task_store.reset_unfinished_steps(tx, task.id)
+                    task_store.reset_unfinished_steps(tx, task.id, plan=task.plan)
                 append_event(tx, task.id, EventType.TASK_QUEUED, {"priority": task.priority, "retry": retry})
             return moved
 
         if not await self._db.write(requeue):
             raise ConflictError("task changed status meanwhile", status="changed")
-        await self._queue.enqueue(task.id, priority=task.priority)
+        await self._queue.enqueue(task.id, priority=task.priority, engine=task.engine, queued_at=time.time())
         self._engine_status.refresh()
 
     async def cancel(self, caller: Caller, task_id: str) -> Task:
@@ -305,16 +349,36 @@ class Coordinator:
             task = await self._db.read(lambda conn: task_store.get_task(conn, job.task_id, with_inputs=True))
         if task is None or task.status is not TaskStatus.RUNNING:
             return
-        wait = _queue_wait(task, claimed_at=utcnow())
+        wait = queue_wait(task, claimed_at=utcnow())
         if wait is not None:
             self._metrics.queue_wait.labels(task.task_type).observe(wait)
+        engine = self._engine_for(task)
         self._metrics.runs_in_progress.inc()
-        self._engine_status.run_started(self._engine.name)
+        self._engine_status.run_started(engine.name, task.id)
+        crashed: str | None = None
         try:
-            await self._run(task, job)
+            await self._run(task, job, engine)
+        except Exception as exc:
+            crashed = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             self._metrics.runs_in_progress.dec()
-            self._engine_status.run_finished(self._engine.name)
+            self._engine_status.run_finished(engine.name, task.id, crashed=crashed)
+        if self._memory is not None:
+            try:
+                await self._memory.ingest_task(task.id)
+            except Exception:
+                logger.exception("could not remember the report of task %s", task.id)
+
+    def _engine_for(self, task: Task) -> Engine:
+        engine = self._engines.get(task.engine)
+        if engine is None:
+            # Queued before a restart whose configuration no longer has that engine.
+            logger.warning(
+                "task %s was queued for engine %s, which is gone; the team runs it", task.id, task.engine
+            )
+            engine = self._engines["team"]
+        return engine
 
     def record_start(self, tx: WriteTx, job: Job, attempt: int, started_at: datetime | None) -> Task | None:
         """Claim hook: stamp the first start and emit `task.started` in the claim's transaction."""
@@ -328,7 +392,7 @@ class Coordinator:
         )
         return task_store.get_task(tx.conn, job.task_id, with_inputs=True)
 
-    async def _run(self, task: Task, job: Job) -> None:
+    async def _run(self, task: Task, job: Job, engine: Engine) -> None:
         started_at = task.started_at or utcnow()
         try:
             files = await self._load_files(task)
@@ -339,7 +403,7 @@ class Coordinator:
         remaining = None
         if task.deadline_seconds is not None:
             remaining = task.deadline_seconds - (utcnow() - started_at).total_seconds()
-        outcome = await self._supervise(task, files, job, remaining)
+        outcome = await self._supervise(engine, task, files, job, remaining)
         if outcome == "lease_lost":
             logger.warning("lost the lease of task %s; another worker resumes it", task.id)
             return
@@ -354,40 +418,39 @@ class Coordinator:
             await self._finish(task, TaskStatus.FAILED, started_at, job.worker_id, error=outcome.message)
         elif not isinstance(outcome, str):
             # The engine wrote the outcome with its last checkpoint (see `_finalize`).
-            status, _ = _final_status(task, outcome)
+            status, _ = final_status(task, outcome)
             self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
         await self._intelligence.observe(task.id)
 
     async def _supervise(
-        self, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
+        self, engine: Engine, task: Task, files: Sequence[InputFile], job: Job, remaining: float | None
     ) -> str | BudgetExceededError | Mapping[str, StepStatus]:
         if job.cancel_requested.is_set():
             return "cancelled"
         if remaining is not None and remaining <= 0:
             return "deadline"
         finalize = functools.partial(self._finalize, task, job.worker_id)
-        engine = asyncio.create_task(
-            self._engine.run(task, files, worker_id=job.worker_id, finalize=finalize),
-            name=f"engine-{task.id}",
+        run = asyncio.create_task(
+            engine.run(task, files, worker_id=job.worker_id, finalize=finalize), name=f"engine-{task.id}"
         )
         cancel = asyncio.create_task(job.cancel_requested.wait())
         lost = asyncio.create_task(job.lease_lost.wait())
         try:
             done, _ = await asyncio.wait(
-                {engine, cancel, lost}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                {run, cancel, lost}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            for waiter in (engine, cancel, lost):
+            for waiter in (run, cancel, lost):
                 if not waiter.done():
                     waiter.cancel()
-            await asyncio.gather(engine, cancel, lost, return_exceptions=True)
-        if engine in done:
-            error = engine.exception()
+            await asyncio.gather(run, cancel, lost, return_exceptions=True)
+        if run in done:
+            error = run.exception()
             if isinstance(error, LeaseLostError):
                 return "lease_lost"
             if isinstance(error, BudgetExceededError):
                 return error
-            return engine.result()
+            return run.result()
         if cancel in done:
             return "cancelled"
         if lost in done:
@@ -406,65 +469,9 @@ class Coordinator:
         self, task: Task, status: TaskStatus, started_at: datetime, worker_id: str, error: str | None = None
     ) -> None:
         """End a task the engine did not finish (cancelled, past its deadline, unreadable inputs)."""
-        await self._db.write(functools.partial(_write_outcome, task, status, error, worker_id))
+        await self._db.write(functools.partial(write_outcome, task, status, error, worker_id))
         self._metrics.observe_task(task.task_type, status.value, (utcnow() - started_at).total_seconds())
 
     def _finalize(self, task: Task, worker_id: str, tx: WriteTx, states: Mapping[str, StepStatus]) -> None:
-        status, error = _final_status(task, states)
-        _write_outcome(task, status, error, worker_id, tx)
-
-
-def _write_outcome(task: Task, status: TaskStatus, error: str | None, worker_id: str, tx: WriteTx) -> None:
-    """The final status, its event and the release of the lease, in the caller's transaction.
-
-    Applies only while the task is running under this worker's lease, so an outcome is written once:
-    not twice when a deadline fires as the engine's last round commits, and never by a worker that
-    lost its lease to another.
-    """
-    finished = utcnow()
-    started = task.started_at or finished
-    kind = {
-        TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
-        TaskStatus.FAILED: EventType.TASK_FAILED,
-    }.get(status, EventType.TASK_COMPLETED)
-    if not task_store.transition_task(
-        tx,
-        task.id,
-        from_status=TaskStatus.RUNNING,
-        expect_owner=worker_id,
-        status=status,
-        finished_at=finished,
-        error=error,
-        lease_owner=None,
-        lease_expires_at=None,
-    ):
-        return
-    if status is not TaskStatus.SUCCEEDED:
-        task_store.cancel_unfinished_steps(tx, task.id)
-    duration = round((finished - started).total_seconds(), 4)
-    append_event(tx, task.id, kind, {"status": status.value, "error": error, "duration_seconds": duration})
-
-
-def _queue_wait(task: Task, *, claimed_at: datetime) -> float | None:
-    """Seconds a claimed run waited for a worker since it was queued; None when that is unknown."""
-    if task.queued_at is None:
-        return None
-    if task.attempt > 1 and task.started_at is not None and task.queued_at < task.started_at:
-        # Queued before its first start yet claimed again: the sweeper resumed it after its worker died,
-        # and it was running, not waiting, for most of the time since it was queued.
-        return None
-    return max(0.0, (claimed_at - task.queued_at).total_seconds())
-
-
-def _final_status(task: Task, states: Mapping[str, StepStatus]) -> tuple[TaskStatus, str | None]:
-    assert task.plan is not None
-    reporter = task.plan.steps[-1].id
-    specialists = [s.id for s in task.plan.steps if s.id != reporter]
-    failed = [s for s in specialists if states.get(s) is not StepStatus.SUCCEEDED]
-    if states.get(reporter) is not StepStatus.SUCCEEDED:
-        return TaskStatus.FAILED, "the report could not be produced"
-    if len(failed) == len(specialists):
-        return TaskStatus.FAILED, "every agent failed: " + ", ".join(failed)
-    if failed:
-        return TaskStatus.PARTIAL, "some agents failed: " + ", ".join(failed)
-    return TaskStatus.SUCCEEDED, None
+        status, error = final_status(task, states)
+        write_outcome(task, status, error, worker_id, tx)

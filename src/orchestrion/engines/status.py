@@ -1,10 +1,11 @@
-"""Engine status (idle, processing, overloaded), published as `engine.status` notices.
+"""Engine status (idle, processing, overloaded, error), published as `engine.status` notices.
 
-The coordinator tells the tracker when a run starts, when one finishes and when it queued one; the
-tracker works out each engine's state from its running count, the queue depth and the worker count,
-keeps the latest snapshot (for the API) and publishes a notice on the `engines` channel whenever the
-snapshot changes. The tracker is synchronous, so it never makes the coordinator wait for the bus;
-`NoticeRelay` does the asynchronous publishing for it (and for the circuit breakers' listeners).
+The coordinator tells the tracker when a run of an engine starts, when it finishes (and whether the
+engine crashed) and when it queued one; the tracker works out each engine's state from its running
+runs, its waiting runs and its limit, keeps the latest snapshot (for the API and system health) and
+publishes a notice on the `engines` channel whenever an engine's snapshot changes. The tracker is
+synchronous, so it never makes the coordinator wait for the bus; `NoticeRelay` does the asynchronous
+publishing for it (and for the circuit breakers' listeners).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from orchestrion.bus.base import EventBus
@@ -32,6 +33,7 @@ class EngineState(enum.StrEnum):
     IDLE = "idle"
     PROCESSING = "processing"
     OVERLOADED = "overloaded"
+    ERROR = "error"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,11 +42,14 @@ class EngineStatus:
 
     Attributes:
         engine: The engine's name.
-        state: `overloaded` when every worker is busy and runs are waiting, `processing` when it runs
-            or runs are waiting for a free worker, `idle` otherwise.
+        state: `error` when its last run crashed (cleared by the next run that does not);
+            `overloaded` when every one of its slots is busy and runs wait for it (never in a process
+            without workers); `processing` when it runs or has runs waiting; `idle` otherwise.
         running: Runs this engine executes in this process.
-        queued: Runs waiting for a worker (the queue is shared by the engines).
-        concurrency: Workers in this process (0 without an embedded worker).
+        queued: Runs waiting for this engine in this process.
+        concurrency: Runs it may execute at once in this process (its limit; 0 without a worker).
+        current_tasks: Ids of the runs it executes.
+        error: What went wrong in its last run, when it crashed.
         changed_at: When the snapshot last changed (UTC).
     """
 
@@ -54,9 +59,15 @@ class EngineStatus:
     queued: int
     concurrency: int
     changed_at: datetime
+    current_tasks: tuple[str, ...] = field(default=())
+    error: str | None = None
 
     def notice(self, previous: EngineState | None) -> Notice:
-        """The `engine.status` notice WebSocket clients receive on the `engines` channel."""
+        """The `engine.status` notice WebSocket clients receive on the `engines` channel.
+
+        Every role may read that channel, so the notice carries counts, not the ids of anyone's tasks
+        (GET /api/v1/engines shows those to whoever may see them).
+        """
         return Notice(
             channel=Channel.ENGINES.value,
             type=EventType.ENGINE_STATUS.value,
@@ -67,6 +78,7 @@ class EngineStatus:
                 "running": self.running,
                 "queued": self.queued,
                 "concurrency": self.concurrency,
+                "error": self.error,
             },
             created_at=self.changed_at,
         )
@@ -77,8 +89,8 @@ class EngineStatusTracker:
 
     Args:
         engines: The engines' names.
-        queue_depth: Runs waiting for a worker now.
-        concurrency: Workers in this process.
+        queue_depth: Runs waiting for each engine now (engine -> count).
+        limits: Runs each engine may execute at once here (0 for all without an embedded worker).
         publish: Where notices go (None: tracked, not published).
     """
 
@@ -86,68 +98,87 @@ class EngineStatusTracker:
         self,
         engines: Iterable[str],
         *,
-        queue_depth: Callable[[], int],
-        concurrency: int,
+        queue_depth: Callable[[], Mapping[str, int]],
+        limits: Mapping[str, int],
         publish: NoticeSink | None = None,
     ) -> None:
         self._queue_depth = queue_depth
-        self._concurrency = concurrency
+        self._limits = dict(limits)
         self._publish = publish
+        self._tasks: dict[str, list[str]] = {}
         now = utcnow()
-        self._status = {
-            name: EngineStatus(
-                engine=name,
-                state=EngineState.IDLE,
-                running=0,
-                queued=0,
-                concurrency=concurrency,
-                changed_at=now,
-            )
-            for name in engines
-        }
+        self._status = {name: self._initial(name, now) for name in engines}
+
+    def _initial(self, engine: str, now: datetime) -> EngineStatus:
+        return EngineStatus(
+            engine=engine,
+            state=EngineState.IDLE,
+            running=0,
+            queued=0,
+            concurrency=self._limits.get(engine, 0),
+            changed_at=now,
+        )
 
     def snapshot(self) -> list[EngineStatus]:
         """Every engine's latest status."""
         return list(self._status.values())
 
-    def run_started(self, engine: str) -> None:
-        """A worker started running a task with `engine`."""
-        self._update(engine, running_delta=1)
+    def status(self, engine: str) -> EngineStatus | None:
+        """One engine's latest status."""
+        return self._status.get(engine)
 
-    def run_finished(self, engine: str) -> None:
-        """A run of `engine` ended (whatever its outcome)."""
-        self._update(engine, running_delta=-1)
+    def run_started(self, engine: str, task_id: str = "") -> None:
+        """A worker started running a task with `engine`."""
+        self._tasks.setdefault(engine, []).append(task_id)
+        self._update(engine)
+
+    def run_finished(self, engine: str, task_id: str = "", *, crashed: str | None = None) -> None:
+        """A run of `engine` ended; `crashed` says what broke when the engine itself failed."""
+        tasks = self._tasks.get(engine, [])
+        if task_id in tasks:
+            tasks.remove(task_id)
+        elif tasks:
+            tasks.pop()
+        self._update(engine, error=crashed, clear_error=crashed is None)
 
     def refresh(self) -> None:
-        """Re-read the queue depth (after queuing a run) and publish the engines whose status changed."""
-        for engine in self._status:
-            self._update(engine, running_delta=0)
+        """Re-read the queue (after queuing a run) and publish the engines whose status changed."""
+        for engine in list(self._status):
+            self._update(engine)
 
-    def _update(self, engine: str, *, running_delta: int) -> None:
-        current = self._status.get(engine)
-        if current is None:
-            # An engine the tracker was not told about (a later issue adds engines): track it from now.
-            current = EngineStatus(
-                engine=engine,
-                state=EngineState.IDLE,
-                running=0,
-                queued=0,
-                concurrency=self._concurrency,
-                changed_at=utcnow(),
-            )
-        running = max(0, current.running + running_delta)
-        queued = self._queue_depth()
-        busy = sum(s.running for name, s in self._status.items() if name != engine) + running
-        if queued > 0 and busy >= self._concurrency:
+    def _update(self, engine: str, *, error: str | None = None, clear_error: bool = False) -> None:
+        current = self._status.get(engine) or self._initial(engine, utcnow())
+        tasks = tuple(t for t in self._tasks.get(engine, []) if t)
+        running = len(self._tasks.get(engine, []))
+        queued = int(self._queue_depth().get(engine, 0))
+        failure = error if error is not None else (None if clear_error else current.error)
+        limit = current.concurrency
+        if failure is not None:
+            state = EngineState.ERROR
+        elif queued > 0 and running >= limit > 0:
             state = EngineState.OVERLOADED
         elif running > 0 or queued > 0:
             state = EngineState.PROCESSING
         else:
             state = EngineState.IDLE
-        if (state, running, queued) == (current.state, current.running, current.queued):
+        if (state, running, queued, tasks, failure) == (
+            current.state,
+            current.running,
+            current.queued,
+            current.current_tasks,
+            current.error,
+        ):
             self._status[engine] = current
             return
-        status = replace(current, state=state, running=running, queued=queued, changed_at=utcnow())
+        status = replace(
+            current,
+            state=state,
+            running=running,
+            queued=queued,
+            current_tasks=tasks,
+            error=failure,
+            changed_at=utcnow(),
+        )
         self._status[engine] = status
         if self._publish is not None:
             self._publish(status.notice(current.state))

@@ -1,4 +1,8 @@
-"""TeamEngine: runs a plan's DAG with checkpoints, timeouts, retries, and a reporter step.
+"""The DAG engine: runs a plan's steps with checkpoints, timeouts, retries and a budget.
+
+Every engine (team, parallel, creative, recall) is an instance of it: engines differ in how their
+tasks are planned (`engines/planner.py`) and in their concurrency; what each step does is the
+StepExecutor for the kind of agent it names (`engines/steps.py`, `engines/executors.py`).
 
 The scheduler commits one transaction per round: the checkpoints of the steps that just finished
 (each AgentRun with its tool calls, evidence and findings, the step status and `step.completed` or
@@ -19,17 +23,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from orchestrion.agents.prompts import summary_request, usable_text
 from orchestrion.agents.registry import AgentRegistry
-from orchestrion.agents.runner import AgentRequest, AgentRunner
+from orchestrion.agents.runner import AgentRunner
 from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, ToolCall, utcnow
 from orchestrion.engines.base import Engine, Finalizer
-from orchestrion.engines.report import aggregate, headline
-from orchestrion.exceptions import BudgetExceededError, LeaseLostError, OrchestrionError, ProviderError
+from orchestrion.engines.executors import ReporterExecutor, SpecialistExecutor
+from orchestrion.engines.steps import StepContext, StepExecutor, dependency_order
+from orchestrion.exceptions import BudgetExceededError, LeaseLostError, OrchestrionError
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.providers.budget import TaskBudget
-from orchestrion.providers.context import UsageMeter, bind_call, current_call
+from orchestrion.providers.context import UsageMeter, bind_call
 from orchestrion.store import llm_calls as ledger_store
 from orchestrion.store import runs as run_store
 from orchestrion.store import tasks as task_store
@@ -43,9 +47,13 @@ _FINISHED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPP
 
 
 class TeamEngine(Engine):
-    """Specialists in parallel where the DAG allows, then the reporter."""
+    """Runs any plan's DAG: steps in parallel where it allows, up to `step_concurrency` at once.
 
-    name = "team"
+    Args:
+        name: The engine's name (team, parallel, creative, recall).
+        executors: Step executors by agent kind, added to the team's own (specialist, reporter).
+        step_concurrency: Steps in flight per task; a task's `options.concurrency` may lower it.
+    """
 
     def __init__(
         self,
@@ -54,17 +62,37 @@ class TeamEngine(Engine):
         registry: AgentRegistry,
         runner: AgentRunner,
         metrics: Metrics,
+        name: str = "team",
+        executors: Sequence[StepExecutor] = (),
         step_concurrency: int = 8,
         retry_backoff: float = 0.5,
         llm_max_tokens: int = 256,
     ) -> None:
+        self.name = name
         self._db = db
         self._registry = registry
         self._runner = runner
         self._metrics = metrics
         self._step_concurrency = step_concurrency
         self._backoff = retry_backoff
-        self._llm_max_tokens = llm_max_tokens
+        self._executors: dict[str, StepExecutor] = {}
+        for executor in (
+            SpecialistExecutor(runner),
+            ReporterExecutor(registry, runner, llm_max_tokens=llm_max_tokens),
+            *executors,
+        ):
+            for kind in executor.kinds:
+                self._executors[kind] = executor
+
+    @property
+    def step_concurrency(self) -> int:
+        """Steps in flight per task at most."""
+        return self._step_concurrency
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The agent kinds this engine can execute steps of."""
+        return frozenset(self._executors)
 
     async def run(
         self, task: Task, files: Sequence[InputFile], *, worker_id: str, finalize: Finalizer | None = None
@@ -76,7 +104,7 @@ class TeamEngine(Engine):
         runs: dict[str, AgentRun] = {}
         finished: list[StepOutcome] = []
         running: dict[asyncio.Task[StepOutcome], str] = {}
-        slots = asyncio.Semaphore(self._step_concurrency)
+        slots = asyncio.Semaphore(self._concurrency_for(task))
         budget = await self._budget(task)
         halted: list[BudgetExceededError] = []
         try:
@@ -148,6 +176,13 @@ class TeamEngine(Engine):
         async with slots:
             return await self._execute(task, step, attempt, files, runs, worker_id, budget)
 
+    def _concurrency_for(self, task: Task) -> int:
+        options = task.inputs.get("options") or {}
+        requested = options.get("concurrency") if isinstance(options, Mapping) else None
+        if isinstance(requested, int) and requested >= 1:
+            return min(requested, self._step_concurrency)
+        return self._step_concurrency
+
     async def _budget(self, task: Task) -> TaskBudget:
         """The task's budget, charged with what earlier runs of it already spent."""
         max_tokens = task.budget.get("max_tokens")
@@ -174,6 +209,18 @@ class TeamEngine(Engine):
     ) -> StepOutcome:
         """Run a step whose first attempt the scheduler marked started; retries mark their own."""
         spec = self._registry.agent(step.agent_id)
+        executor = self._executors.get(spec.kind)
+        if executor is None:  # a plan this engine cannot run: retrying cannot help
+            unable = f"the {self.name} engine cannot run {spec.kind} steps"
+            failed = AgentRun(
+                task_id=task.id,
+                step_id=step.id,
+                agent_id=spec.id,
+                status=StepStatus.FAILED,
+                attempts=first_attempt,
+                error=unable,
+            )
+            return StepOutcome(step=step, run=failed, result=None)
         error = ""
         attempt = first_attempt
         for retry in range(step.max_retries + 1):
@@ -187,25 +234,19 @@ class TeamEngine(Engine):
             try:
                 with bind_call(task_id=task.id, step_id=step.id, budget=budget, meter=meter):
                     async with asyncio.timeout(step.timeout_seconds):
-                        if spec.kind == "reporter":
-                            run, result = await self._report(task, step, attempt, files, runs)
-                        else:
-                            run = await self._runner.run(
-                                spec,
-                                AgentRequest(
-                                    task_id=task.id,
-                                    step_id=step.id,
-                                    title=task.title,
-                                    task_type=task.task_type,
-                                    target=task.target,
-                                    files=files,
-                                    allow_active_scanning=task.allow_active_scanning,
-                                ),
+                        run, result = await executor.execute(
+                            StepContext(
+                                task=task,
+                                step=step,
+                                spec=spec,
+                                attempt=attempt,
+                                files=files,
                                 on_tool_call=functools.partial(
                                     self._tool_called, worker_id, task.id, step.id, attempt
                                 ),
+                                read_dependencies=functools.partial(self._dependency_runs, task, step, runs),
                             )
-                            result = None
+                        )
             except TimeoutError:
                 error = f"step timed out after {step.timeout_seconds:g}s"
             except LeaseLostError:
@@ -291,76 +332,15 @@ class TeamEngine(Engine):
             )
         )
 
-    async def _report(
-        self, task: Task, step: Step, attempt: int, files: Sequence[InputFile], known: Mapping[str, AgentRun]
-    ) -> tuple[AgentRun, Result]:
-        spec = self._registry.agent(step.agent_id)
+    async def _dependency_runs(self, task: Task, step: Step, known: Mapping[str, AgentRun]) -> list[AgentRun]:
+        """The runs of `step`'s dependencies: from this execution, else as checkpointed earlier."""
         runs = [known[d] for d in step.depends_on if d in known]
         if len(runs) < len(step.depends_on):
-            # Resumed: steps checkpointed by an earlier attempt are read back.
+            # Resumed or retried: steps checkpointed by an earlier execution are read back.
             stored = await self._db.read(lambda conn: run_store.read_runs(conn, task.id))
-            runs += [r for r in stored if r.step_id in step.depends_on and r.step_id not in known]
-        agg = aggregate(runs, planned_specialists=len(step.depends_on))
-        summary = headline(
-            findings=agg.findings, counts=agg.counts, agents=len(step.depends_on), inputs=len(files)
-        )
-        response = None
-        router = self._runner.router
-        if spec.analysis and router is not None and router.has_route(spec.route):
-            try:
-                response = await router.complete(
-                    spec.route,
-                    summary_request(
-                        system_prompt=spec.system_prompt,
-                        title=task.title,
-                        findings=agg.findings,
-                        max_tokens=self._llm_max_tokens,
-                    ),
-                )
-                text = str(response.json().get("summary") or "").strip()
-                if usable_text(text):
-                    summary = f"{summary}\n\n{text}"
-            except ProviderError as exc:
-                logger.warning("reporter summary unavailable: %s", exc.message)
-        # The reporter's own calls (fallbacks and retries included) are on the step's meter.
-        own = current_call().meter or UsageMeter()
-        tokens_in = sum(r.tokens_in for r in runs) + own.input_tokens
-        tokens_out = sum(r.tokens_out for r in runs) + own.output_tokens
-        stats = {
-            "agents": len(step.depends_on),
-            "agents_succeeded": sum(1 for r in runs if r.status is StepStatus.SUCCEEDED),
-            "inputs": len(files),
-            "evidence": sum(len(r.evidence) for r in runs),
-            "tool_calls": sum(len(r.tool_calls) for r in runs),
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost_usd": round(sum(r.cost_usd for r in runs) + own.cost_usd, 8),
-            "severity_counts": agg.counts,
-            "ungrounded_findings": sum(1 for f in agg.findings if not f.grounded),
-        }
-        result = Result(
-            task_id=task.id,
-            summary=summary,
-            findings=agg.findings,
-            remediation=agg.remediation,
-            quality=agg.quality,
-            stats=stats,
-            created_at=utcnow(),
-        )
-        run = AgentRun(
-            task_id=task.id,
-            step_id=step.id,
-            agent_id=spec.id,
-            status=StepStatus.SUCCEEDED,
-            summary=summary,
-            provider=response.provider if response else None,
-            model=response.model if response else None,
-            tokens_in=response.usage.input_tokens if response else 0,
-            tokens_out=response.usage.output_tokens if response else 0,
-            cost_usd=response.cost_usd if response else 0.0,
-            attempts=attempt,
-        )
-        return run, result
+            wanted = set(step.depends_on)
+            runs += [r for r in stored if r.step_id in wanted and r.step_id not in known]
+        return dependency_order(runs, step)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,7 +5,8 @@
   backlog with the default rules), or a ``critical`` alert is firing.
 - ``degraded``: otherwise, a ``warning`` rule's condition holds now or a ``warning`` alert is firing
   (with the default rules: high CPU, memory or disk, an open LLM circuit, a high task failure rate,
-  slow tasks, a backlog, a failing or slow agent).
+  slow tasks, a backlog, a failing or slow agent), or an engine is overloaded (every one of its
+  slots busy and runs waiting for it) or in error (its last run crashed).
 - ``healthy``: neither. ``info`` rules never change the health.
 
 Each condition is a reason, one sentence each, stressed ones first.
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from orchestrion.engines.status import EngineState, EngineStatus
 from orchestrion.monitoring.alert_evaluator import Breach, Labels, format_labels
 from orchestrion.monitoring.alert_rules import AlertRule
 
@@ -37,10 +39,20 @@ class Health:
 
 
 def assess_health(
-    breaches: Sequence[Breach], firing: Sequence[tuple[AlertRule, Labels, int | None]]
+    breaches: Sequence[Breach],
+    firing: Sequence[tuple[AlertRule, Labels, int | None]],
+    engines: Sequence[EngineStatus] = (),
 ) -> Health:
-    """The health from the rule conditions holding now and the alerts firing (module docstring)."""
+    """The health from the rule conditions holding now, the alerts firing and the engines' states."""
     reasons: dict[str, list[str]] = {"critical": [], "warning": []}
+    for engine in engines:
+        if engine.state is EngineState.OVERLOADED:
+            reasons["warning"].append(
+                f"engine {engine.engine} is overloaded: {engine.running} running (limit "
+                f"{engine.concurrency}), {engine.queued} waiting"
+            )
+        elif engine.state is EngineState.ERROR:
+            reasons["warning"].append(f"engine {engine.engine} is in error: {engine.error}")
     seen: set[tuple[str, Labels]] = set()
     for breach in breaches:
         rule = breach.rule

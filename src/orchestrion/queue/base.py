@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,8 +36,10 @@ class JobQueue(abc.ABC):
     """Moves runs to workers."""
 
     @abc.abstractmethod
-    async def enqueue(self, task_id: str, *, priority: int = 5) -> None:
-        """Make a queued task available to a worker."""
+    async def enqueue(
+        self, task_id: str, *, priority: int = 5, engine: str = "team", queued_at: float | None = None
+    ) -> None:
+        """Make a queued task available to a worker of `engine` (queued now unless `queued_at` says)."""
 
     @abc.abstractmethod
     async def start(self, handler: JobHandler, *, on_claim: ClaimHook | None = None) -> None:
@@ -61,3 +63,15 @@ class JobQueue(abc.ABC):
     @abc.abstractmethod
     def running(self) -> int:
         """Runs executing here."""
+
+    def depth_by_engine(self) -> Mapping[str, int]:
+        """Runs waiting here, per engine."""
+        return {}
+
+    def running_by_engine(self) -> Mapping[str, int]:
+        """Runs executing here, per engine."""
+        return {}
+
+    def running_tasks(self, engine: str) -> list[str]:
+        """Ids of the runs of `engine` executing here."""
+        return []

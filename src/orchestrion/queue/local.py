@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import time
+from collections import Counter
+from collections.abc import Mapping
 
 from orchestrion.queue.base import ClaimHook, Job, JobHandler, JobQueue
+from orchestrion.queue.scheduler import PriorityScheduler, Waiting
 from orchestrion.store import tasks as task_store
 from orchestrion.store.database import Database, WriteTx
 
@@ -21,6 +23,10 @@ class LocalJobQueue(JobQueue):
     A worker claims a run with a lease in the store and renews it every third of the lease. The sweeper
     finds runs left queued, or running under an expired lease (their process died), and queues them
     here again, so a restart resumes everything that was in flight.
+
+    Waiting runs are taken by priority, then age, with aging against starvation (`PriorityScheduler`);
+    a run starts only while its engine has fewer than `engine_limits[engine]` runs executing here, so
+    one engine's backlog never takes every worker.
     """
 
     def __init__(
@@ -31,25 +37,41 @@ class LocalJobQueue(JobQueue):
         concurrency: int = 4,
         lease_seconds: float = 30.0,
         sweep_interval: float = 5.0,
+        engine_limits: Mapping[str, int] | None = None,
+        aging_seconds: float = 30.0,
     ) -> None:
         self._db = db
         self.worker_id = worker_id
         self._concurrency = concurrency
         self._lease = lease_seconds
         self._sweep_interval = sweep_interval
-        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
-        self._counter = itertools.count()
-        self._waiting: set[str] = set()
+        self._scheduler = PriorityScheduler(aging_seconds=aging_seconds)
+        self._ready = asyncio.Condition()
+        self._limits = dict(engine_limits or {})
+        self._engine_of: dict[str, str] = {}  # running task id -> engine
         self._jobs: dict[str, Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._handler: JobHandler | None = None
         self._on_claim: ClaimHook | None = None
 
-    async def enqueue(self, task_id: str, *, priority: int = 5) -> None:
-        if task_id in self._waiting or task_id in self._jobs:
+    async def enqueue(
+        self, task_id: str, *, priority: int = 5, engine: str = "team", queued_at: float | None = None
+    ) -> None:
+        if task_id in self._jobs:
             return
-        self._waiting.add(task_id)
-        await self._queue.put((-priority, next(self._counter), task_id))
+        when = time.time() if queued_at is None else queued_at
+        if self._scheduler.push(task_id, priority=priority, engine=engine, queued_at=when):
+            async with self._ready:
+                self._ready.notify()
+
+    def engine_limit(self, engine: str) -> int | None:
+        """Runs of `engine` this process executes at once at most (None: only the worker count)."""
+        return self._limits.get(engine)
+
+    def can_start(self, engine: str) -> bool:
+        """Whether `engine` has a free slot here."""
+        limit = self._limits.get(engine)
+        return limit is None or self.running_by_engine().get(engine, 0) < limit
 
     async def start(self, handler: JobHandler, *, on_claim: ClaimHook | None = None) -> None:
         self._handler = handler
@@ -83,16 +105,29 @@ class LocalJobQueue(JobQueue):
         return True
 
     def depth(self) -> int:
-        return len(self._waiting)
+        return len(self._scheduler)
 
     def running(self) -> int:
         return len(self._jobs)
 
+    def depth_by_engine(self) -> Mapping[str, int]:
+        return self._scheduler.depth_by_engine()
+
+    def running_by_engine(self) -> Mapping[str, int]:
+        return Counter(self._engine_of.values())
+
+    def oldest_wait(self, now: float) -> float:
+        """Seconds the longest-waiting run here has waited."""
+        return self._scheduler.oldest_wait(now)
+
+    def running_tasks(self, engine: str) -> list[str]:
+        return [task_id for task_id, name in self._engine_of.items() if name == engine]
+
     async def _sweep(self) -> None:
         now = time.time()
-        ids = await self._db.read(lambda conn: task_store.find_resumable(conn, now=now))
-        for task_id in ids:
-            await self.enqueue(task_id)
+        runs = await self._db.read(lambda conn: task_store.find_resumable(conn, now=now))
+        for run in runs:
+            await self.enqueue(run.task_id, priority=run.priority, engine=run.engine, queued_at=run.queued_at)
 
     async def _sweeper(self) -> None:
         while True:
@@ -102,16 +137,28 @@ class LocalJobQueue(JobQueue):
             except Exception:
                 logger.exception("sweep failed")
 
+    async def _next(self) -> Waiting:
+        async with self._ready:
+            while True:
+                run = self._scheduler.pop(time.time(), self.can_start)
+                if run is not None:
+                    self._engine_of[run.task_id] = run.engine
+                    return run
+                await self._ready.wait()
+
     async def _work(self) -> None:
         while True:
-            _, _, task_id = await self._queue.get()
-            self._waiting.discard(task_id)
+            run = await self._next()
             try:
-                await self._run_one(task_id)
+                await self._run_one(run.task_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("run failed outside its handler", extra={"task_id": task_id})
+                logger.exception("run failed outside its handler", extra={"task_id": run.task_id})
+            finally:
+                self._engine_of.pop(run.task_id, None)
+                async with self._ready:
+                    self._ready.notify_all()  # a slot of its engine is free again
 
     async def _run_one(self, task_id: str) -> None:
         if self._handler is None:

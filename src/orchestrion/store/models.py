@@ -93,6 +93,7 @@ class TaskRow(Base):
     budget: Mapped[dict[str, Any]] = mapped_column(JSON)
     deadline_seconds: Mapped[float | None] = mapped_column(Float)
     allow_active_scanning: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    engine: Mapped[str] = mapped_column(String(32), default="team", server_default="team")
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prediction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
@@ -320,3 +321,79 @@ class AlertRow(Base):
 
 # The sampler's task statistics read tasks finished in a recent window (migration 0005).
 Index("ix_tasks_finished", TaskRow.finished_at)
+
+
+class MemoryItemRow(Base):
+    """A memory item: a document a user added, or a task's report or one of its findings (docs/recall.md).
+
+    Its text lives in its chunks (`MemoryChunkRow`); SQLite indexes them in the FTS5 table
+    `memory_fts`, PostgreSQL in the generated `tsv` column (migration 0006: neither is modelled here).
+    """
+
+    __tablename__ = "memory_items"
+    __table_args__ = (
+        Index("ix_memory_items_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_memory_items_task", "task_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    title: Mapped[str] = mapped_column(String(200))
+    tags: Mapped[list[Any]] = mapped_column(JSON)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class MemoryChunkRow(Base):
+    """One indexed passage of a memory item: `body` is `text[start:start + len(body)]` of its item."""
+
+    __tablename__ = "memory_chunks"
+    __table_args__ = (Index("ix_memory_chunks_item", "item_id", "position"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("memory_items.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    heading: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class MemoryTagRow(Base):
+    """A tag of a memory item; `(tag, item_id)` is indexed so that tag filters are index lookups."""
+
+    __tablename__ = "memory_tags"
+    __table_args__ = (Index("ix_memory_tags_tag", "tag", "item_id"),)
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("memory_items.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class MemoryVectorRow(Base):
+    """The embedding of one chunk: float32 little-endian, L2-normalised, `dim` values."""
+
+    __tablename__ = "memory_vectors"
+    __table_args__ = (Index("ix_memory_vectors_item", "item_id"),)
+
+    chunk_id: Mapped[int] = mapped_column(
+        ForeignKey("memory_chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(ForeignKey("memory_items.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(100))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MemoryCounterRow(Base):
+    """One row counting memory writes: vector caches reload what changed when the counts move."""
+
+    __tablename__ = "memory_counters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)

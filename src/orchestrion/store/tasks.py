@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, true, update
@@ -141,6 +141,7 @@ def _task_from_row(row: Row[Any], steps: list[Row[Any]] | None = None, *, with_i
         budget=row.budget,
         deadline_seconds=row.deadline_seconds,
         allow_active_scanning=bool(row.allow_active_scanning),
+        engine=row.engine,
         plan=_plan_from_json(row.plan, steps),
         prediction=Prediction.from_json(row.prediction) if row.prediction else None,
         error=row.error,
@@ -169,6 +170,7 @@ def insert_task(tx: WriteTx, task: Task) -> None:
             "budget": task.budget,
             "deadline_seconds": task.deadline_seconds,
             "allow_active_scanning": task.allow_active_scanning,
+            "engine": task.engine,
             "plan": plan_to_json(task.plan) if task.plan else None,
             "prediction": task.prediction.to_json() if task.prediction else None,
             "error": None,
@@ -306,13 +308,28 @@ def cancel_unfinished_steps(tx: WriteTx, task_id: str) -> None:
     tx.conn.execute(_CANCEL_STEPS, {"k_task": task_id})
 
 
-def reset_unfinished_steps(tx: WriteTx, task_id: str) -> None:
-    """Put failed, cancelled, skipped and interrupted steps back to pending (retry resumes the rest)."""
-    tx.conn.execute(
-        update(STEPS)
-        .where(STEPS.c.task_id == task_id, STEPS.c.status != StepStatus.SUCCEEDED.value)
-        .values(status=StepStatus.PENDING.value, error=None)
-    )
+def reset_unfinished_steps(tx: WriteTx, task_id: str, *, plan: Plan | None = None) -> list[str]:
+    """Put failed, cancelled, skipped and interrupted steps back to pending (retry resumes the rest).
+
+    With the task's `plan`, the steps downstream of those are reset too, even when they succeeded: a
+    reporter (or reduce, or judge) must run again over the dependencies that are re-run. Returns the
+    ids of the steps reset.
+    """
+    rows = tx.conn.execute(select(STEPS.c.step_id, STEPS.c.status).where(STEPS.c.task_id == task_id)).all()
+    reset = {row.step_id for row in rows if row.status != StepStatus.SUCCEEDED.value}
+    if plan is not None:
+        grew = True
+        while grew:
+            downstream = {s.id for s in plan.steps if s.id not in reset and reset.intersection(s.depends_on)}
+            grew = bool(downstream)
+            reset |= downstream
+    if reset:
+        tx.conn.execute(
+            update(STEPS)
+            .where(STEPS.c.task_id == task_id, STEPS.c.step_id.in_(sorted(reset)))
+            .values(status=StepStatus.PENDING.value, error=None)
+        )
+    return sorted(reset)
 
 
 def check_lease(tx: WriteTx, task_id: str, worker_id: str) -> None:
@@ -360,10 +377,20 @@ def release_leases(tx: WriteTx, task_ids: list[str], *, worker_id: str) -> None:
     )
 
 
-def find_resumable(conn: Connection, *, now: float, limit: int = 500) -> list[str]:
-    """Ids of runs waiting for a worker: queued, or running under an expired lease (a dead worker)."""
+@dataclass(frozen=True, kw_only=True)
+class Resumable:
+    """A run waiting for a worker, with what the scheduler orders it by."""
+
+    task_id: str
+    priority: int
+    engine: str
+    queued_at: float
+
+
+def find_resumable(conn: Connection, *, now: float, limit: int = 500) -> list[Resumable]:
+    """Runs waiting for a worker: queued, or running under an expired lease (a dead worker)."""
     query = (
-        select(TaskRow.id)
+        select(TaskRow.id, TaskRow.priority, TaskRow.engine, TaskRow.queued_at, TaskRow.created_at)
         .where(
             or_(
                 TaskRow.status == TaskStatus.QUEUED.value,
@@ -373,7 +400,20 @@ def find_resumable(conn: Connection, *, now: float, limit: int = 500) -> list[st
         .order_by(TaskRow.priority.desc(), TaskRow.created_at)
         .limit(limit)
     )
-    return list(conn.execute(query).scalars())
+    return [
+        Resumable(
+            task_id=row.id,
+            priority=row.priority,
+            engine=row.engine,
+            queued_at=_epoch(row.queued_at or row.created_at),
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _epoch(moment: datetime) -> float:
+    """Seconds since the epoch; naive datetimes (as SQLite returns them) are UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def count_tasks_by_type_and_status(conn: Connection) -> list[tuple[str, str, int]]:
@@ -411,3 +451,9 @@ def read_finished_tasks(
         duration = (ended - started).total_seconds() if started and ended else None
         out.append((str(status), duration))
     return out
+
+
+def read_owned_task_ids(conn: Connection, task_ids: list[str], owner_id: str) -> set[str]:
+    """Those of `task_ids` that `owner_id` owns."""
+    query = select(TASKS.c.id).where(TASKS.c.id.in_(task_ids), TASKS.c.owner_id == owner_id)
+    return set(conn.execute(query).scalars())

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -84,6 +84,9 @@ class ToolContext:
             `tools/netclient.py` with it (None: no network access).
         allow_active_scanning: The task asked for active tools (port checks); the policy still
             needs the operator's permission too (`TargetPolicy.require_active`).
+        owner_id: The user who owns the task (tools that read per-user data act as this user).
+        title: The task's title.
+        options: The task's options (`task.inputs["options"]`), empty when it has none.
     """
 
     task_id: str
@@ -92,6 +95,9 @@ class ToolContext:
     target: str | None = None
     targets: TargetPolicy | None = None
     allow_active_scanning: bool = False
+    owner_id: str = ""
+    title: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ToolArgs(BaseModel):

@@ -325,7 +325,10 @@ def scan_python_files(files: Sequence[InputFile]) -> ToolOutput:
             lines = {line for fname, line in password_lines if fname == issue.fname}
             observations.append(_issue_observation(issue, name, _snippet(issue, lines)))
             findings.append(_issue_finding(issue, name, len(observations) - 1))
-    linecache.checkcache()  # Drop bandit's cached lines of the deleted temporary files.
+    # Drop bandit's cached lines of this scan's deleted temporary files; only this scan's: a global
+    # `linecache.checkcache()` races with scans running in other threads (a KeyError in linecache).
+    for path in names:
+        linecache.cache.pop(path, None)
     by_severity: dict[str, int] = {}
     for finding in findings:
         by_severity[finding.severity.value] = by_severity.get(finding.severity.value, 0) + 1

@@ -6,7 +6,7 @@
 - ``performance``: ``recent_runs``, ``avg_response_seconds`` and ``success_rate`` pooled over every
   agent's latest runs (the windows of GET /agents, `ORCHESTRION_AGENT_METRICS_WINDOW`); the task
   failure ratio and p95 duration over the sampler's window of finished tasks, as of the latest sample.
-- ``health``: `monitoring.health` (healthy, degraded or stressed, with reasons).
+- ``health``: `monitoring.health` (healthy, degraded or stressed, with reasons, engines' included).
 - ``sample``: the latest system sample (null before the first one).
 """
 
@@ -49,7 +49,8 @@ async def read_system(_caller: CallerDep, runtime: RuntimeDep) -> SystemPublic:
     sampler, alerts = runtime.sampler, runtime.alerts
     latest = sampler.latest if sampler is not None else None
     stats = latest.tasks if latest is not None else None
-    health = assess_health(alerts.breaches(), alerts.firing()) if alerts is not None else None
+    engines = runtime.engine_status.snapshot()
+    health = assess_health(alerts.breaches(), alerts.firing(), engines) if alerts is not None else None
     firing = alerts.firing_counts() if alerts is not None else {}
     return SystemPublic(
         health=SystemHealthPublic(

@@ -83,6 +83,7 @@ def task_public(task: Task) -> TaskPublic:
         budget=task.budget,
         deadline_seconds=task.deadline_seconds,
         allow_active_scanning=task.allow_active_scanning,
+        engine=task.engine,
         error=task.error,
         attempt=task.attempt,
         created_at=task.created_at,
@@ -110,6 +111,9 @@ async def create_task(body: TaskCreate, caller: OperatorDep, runtime: RuntimeDep
             deadline_seconds=body.deadline_seconds,
             allow_active_scanning=body.allow_active_scanning,
             required_capabilities=body.required_capabilities,
+            items=body.inputs.items,
+            engine=body.engine,
+            options=body.options.model_dump(exclude_none=True),
         ),
     )
     return task_public(task)
