@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from orchestrion.domain.tasks import TaskStatus
+from orchestrion.engines.assembly import build_engine_rules
 from orchestrion.engines.coordinator import TaskRequest
 from orchestrion.exceptions import ConfigurationError, ProviderError, UnknownChoiceError, ValidationError
 from orchestrion.providers.base import ChatRequest, ChatResponse
-from orchestrion.runtime import build_engine_rules
 from orchestrion.testing import ScriptedProvider
 from tests.conftest import make_settings
 from tests.engines.conftest import agent
