@@ -29,6 +29,7 @@ from orchestrion.domain.events import EventType
 from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, ToolCall, utcnow
 from orchestrion.engines.base import Engine, Finalizer
 from orchestrion.engines.executors import ReporterExecutor, SpecialistExecutor
+from orchestrion.engines.frontier import FINISHED, Frontier
 from orchestrion.engines.steps import StepContext, StepExecutor, dependency_order
 from orchestrion.exceptions import BudgetExceededError, LeaseLostError, OrchestrionError
 from orchestrion.monitoring.metrics import Metrics
@@ -42,8 +43,6 @@ from orchestrion.store.events import append_event, append_events
 from orchestrion.tools.base import InputFile
 
 logger = logging.getLogger(__name__)
-
-_FINISHED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED})
 
 
 class TeamEngine(Engine):
@@ -99,22 +98,31 @@ class TeamEngine(Engine):
     ) -> Mapping[str, StepStatus]:
         assert task.plan is not None
         plan = task.plan
-        states = {s.id: (s.status if s.status in _FINISHED else StepStatus.PENDING) for s in plan.steps}
+        frontier = Frontier(
+            plan.steps, {s.id: (s.status if s.status in FINISHED else StepStatus.PENDING) for s in plan.steps}
+        )
+        states = frontier.states
         attempts = {s.id: s.attempts for s in plan.steps}
         runs: dict[str, AgentRun] = {}
         finished: list[StepOutcome] = []
         running: dict[asyncio.Task[StepOutcome], str] = {}
-        slots = asyncio.Semaphore(self._concurrency_for(task))
+        # Steps start only into free slots, so `step.started` means started, not waiting for a slot.
+        concurrency = self._concurrency_for(task)
         budget = await self._budget(task)
         halted: list[BudgetExceededError] = []
         try:
             while True:
-                ready, skipped = _schedule(plan.steps, states, set(running.values()))
+                ready, skipped = frontier.take(concurrency - len(running))
                 if halted:
                     # Over budget: nothing new starts; what is running finishes or fails fast.
                     for step in ready:
-                        states[step.id] = StepStatus.SKIPPED
+                        frontier.set_state(step.id, StepStatus.SKIPPED)
                     skipped, ready = skipped + ready, []
+                    while frontier.waiting():  # and every step still waiting is skipped too
+                        more, also = frontier.take(len(plan.steps))
+                        for step in more:
+                            frontier.set_state(step.id, StepStatus.SKIPPED)
+                        skipped += also + more
                 done = not ready and not skipped and not running
                 if finished or ready or skipped or (done and finalize is not None):
                     # One transaction per scheduling round: the checkpoints of the steps that just
@@ -126,10 +134,11 @@ class TeamEngine(Engine):
                             worker_id,
                             list(finished),
                             ready,
-                            dict(attempts),
+                            {step.id: attempts[step.id] for step in ready},
                             skipped,
                             finalize if done and not halted else None,
-                            dict(states),
+                            dict(states) if done and not halted else {},
+                            (frontier.done, frontier.total, frontier.tally[StepStatus.SUCCEEDED]),
                         )
                     )
                     finished.clear()
@@ -138,7 +147,7 @@ class TeamEngine(Engine):
                 for step in ready:
                     attempts[step.id] += 1
                     job = asyncio.create_task(
-                        self._guarded(slots, task, step, attempts[step.id], files, runs, worker_id, budget),
+                        self._execute(task, step, attempts[step.id], files, runs, worker_id, budget),
                         name=f"step-{step.id}",
                     )
                     running[job] = step.id
@@ -150,7 +159,7 @@ class TeamEngine(Engine):
                 for job in completed:
                     outcome = job.result()
                     del running[job]
-                    states[outcome.step.id] = outcome.run.status
+                    frontier.set_state(outcome.step.id, outcome.run.status)
                     attempts[outcome.step.id] = outcome.run.attempts
                     runs[outcome.step.id] = outcome.run
                     finished.append(outcome)
@@ -161,20 +170,6 @@ class TeamEngine(Engine):
                 job.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-
-    async def _guarded(
-        self,
-        slots: asyncio.Semaphore,
-        task: Task,
-        step: Step,
-        attempt: int,
-        files: Sequence[InputFile],
-        runs: Mapping[str, AgentRun],
-        worker_id: str,
-        budget: TaskBudget,
-    ) -> StepOutcome:
-        async with slots:
-            return await self._execute(task, step, attempt, files, runs, worker_id, budget)
 
     def _concurrency_for(self, task: Task) -> int:
         options = task.inputs.get("options") or {}
@@ -372,26 +367,6 @@ def _fenced(worker_id: str, task_id: str, unit: Callable[[WriteTx], None]) -> Ca
     return fenced
 
 
-def _schedule(
-    steps: Sequence[Step], states: dict[str, StepStatus], running: set[str]
-) -> tuple[list[Step], list[Step]]:
-    """Steps that may start now and steps to skip (a dependency did not succeed); marks the skipped."""
-    ready: list[Step] = []
-    skipped: list[Step] = []
-    for step in steps:
-        if states[step.id] is not StepStatus.PENDING or step.id in running:
-            continue
-        deps = [states[d] for d in step.depends_on]
-        if any(d not in _FINISHED for d in deps):
-            continue
-        if step.trigger == "all_succeeded" and any(d is not StepStatus.SUCCEEDED for d in deps):
-            states[step.id] = StepStatus.SKIPPED
-            skipped.append(step)
-        else:
-            ready.append(step)
-    return ready, skipped
-
-
 def _commit_round(
     task: Task,
     worker_id: str,
@@ -401,8 +376,11 @@ def _commit_round(
     skipped: Sequence[Step],
     finalize: Finalizer | None,
     states: Mapping[str, StepStatus],
+    progress: tuple[int, int, int],
     tx: WriteTx,
 ) -> None:
+    """One round's transaction; `states` are the final ones (with `finalize`), `progress` is
+    (steps done, steps in the plan, steps succeeded)."""
     task_store.check_lease(tx, task.id, worker_id)
     for outcome in finished:
         _checkpoint(task, outcome.step, outcome.run, outcome.result, tx)
@@ -421,16 +399,16 @@ def _commit_round(
             },
         )
     if finished or skipped:
-        done = sum(1 for status in states.values() if status in _FINISHED)
+        done, total, succeeded = progress
         append_event(
             tx,
             task.id,
             EventType.TASK_PROGRESS,
             {
                 "steps_done": done,
-                "steps_total": len(states),
-                "percent": round(100 * done / max(1, len(states)), 1),
-                "succeeded": sum(1 for status in states.values() if status is StepStatus.SUCCEEDED),
+                "steps_total": total,
+                "percent": round(100 * done / max(1, total), 1),
+                "succeeded": succeeded,
             },
         )
     _start_steps(task, [(step, attempts[step.id] + 1) for step in ready], tx)
