@@ -164,6 +164,8 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
         "sweep_interval_seconds": 0.5,
         "retry_backoff_seconds": 0.01,
         "admin_api_key": "orc_test_" + secrets.token_urlsafe(24),
+        # Memory search by keyword unless a test asks for vectors: loading the model costs seconds.
+        "embeddings": "off",
     }
     values.update(overrides)
     return Settings(**values)

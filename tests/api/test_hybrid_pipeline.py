@@ -32,7 +32,7 @@ async def test_memories_flow_through_recall_and_analysis_into_the_ideas(tmp_path
             )
             assert private.status_code == 201, private.text
             body = {
-                "title": "payment service signing keys",
+                "title": "third quarter hardening",  # not the query: options.query is what recall searches
                 "task_type": "innovation",
                 "inputs": {"files": [{"name": "keys.py", "content": "KEY = 'static'\nprint(KEY)\n"}]},
                 "options": {
@@ -52,9 +52,13 @@ async def test_memories_flow_through_recall_and_analysis_into_the_ideas(tmp_path
             result = (await client.get(f"/api/v1/tasks/{task['id']}/result")).json()
             assert [c["rank"] for c in result["stats"]["candidates"]] == [1, 2]
             # The finished task's report is remembered too, for its owner only.
-            found = (await client.get("/api/v1/memory/search", params={"q": "payment signing keys"})).json()
+            found = (
+                await client.get("/api/v1/memory/search", params={"q": "third quarter hardening"})
+            ).json()
             assert task["id"] in {hit["task_id"] for hit in found["data"]}
-            theirs = (await other.get("/api/v1/memory/search", params={"q": "payment signing keys"})).json()
+            theirs = (
+                await other.get("/api/v1/memory/search", params={"q": "third quarter hardening"})
+            ).json()
             assert task["id"] not in {hit["task_id"] for hit in theirs["data"]}
     idea_prompts = [r.messages[-1].content for r in provider.requests if r.json_schema is None]
     assert len(idea_prompts) == 2

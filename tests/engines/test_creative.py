@@ -8,6 +8,7 @@ a ProviderRouter over ScriptedProviders); the engine runs them end to end throug
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -623,6 +624,8 @@ async def embedder() -> AsyncIterator[Embedder]:
     """The Recall engine's real sentence-transformers embedder (skipped when the extra is missing)."""
     built, reason = build_embedder("auto")
     if built is None:
+        if os.environ.get("ORCHESTRION_REQUIRE_EMBEDDINGS") == "1":
+            pytest.fail(f"no embedder but ORCHESTRION_REQUIRE_EMBEDDINGS=1: {reason}")
         pytest.skip(f"no embedder: {reason}")
     yield built
     await built.aclose()

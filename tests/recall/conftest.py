@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -96,6 +97,8 @@ def embedder() -> Iterator[SentenceTransformerEmbedder]:
     """The real all-MiniLM-L6-v2 embedder (extra `embeddings`), loaded once for the session."""
     built, reason = build_embedder("auto")
     if built is None:
+        if os.environ.get("ORCHESTRION_REQUIRE_EMBEDDINGS") == "1":
+            pytest.fail(f"no embedder but ORCHESTRION_REQUIRE_EMBEDDINGS=1: {reason}")
         pytest.skip(f"vector search not testable here: {reason}")
     assert isinstance(built, SentenceTransformerEmbedder)
     try:

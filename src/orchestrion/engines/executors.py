@@ -54,6 +54,7 @@ class SpecialistExecutor(StepExecutor):
                 files=ctx.files,
                 allow_active_scanning=task.allow_active_scanning,
                 owner_id=task.owner_id,
+                options=ctx.options,
             ),
             on_tool_call=ctx.on_tool_call,
         )

@@ -126,12 +126,13 @@ class MemorySearchTool(Tool):
         self._memory = memory
 
     async def execute(self, args: ToolArgs, ctx: ToolContext) -> ToolOutput:
-        """Search with the query from the options, the arguments, or the task's title."""
+        """Search with the query from the options, the arguments, the brief, or the task's title."""
         assert isinstance(args, MemorySearchArgs)
         if not ctx.owner_id:
             raise ToolError("memory_search needs the task's owner", tool=self.name)
         options = ctx.options
-        query = str(options.get("query") or args.query or ctx.title or "").strip()
+        # A creative task's brief is what its ideas are about, a better query than its title.
+        query = str(options.get("query") or args.query or options.get("brief") or ctx.title or "").strip()
         if args.include_target and ctx.target:
             query = f"{ctx.target} {query}".strip()
         k = _int_option(options.get("k"), args.k or DEFAULT_K)
