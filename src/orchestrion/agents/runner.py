@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrion.agents.explore import explore
-from orchestrion.agents.prompts import analysis_request, select_evidence, usable_text
+from orchestrion.agents.prompts import MAX_EVIDENCE_IN_PROMPT, analysis_request, select_evidence, usable_text
 from orchestrion.agents.spec import AgentSpec
 from orchestrion.domain.findings import Evidence, Finding, Severity
 from orchestrion.domain.tasks import AgentRun, StepStatus, ToolCall
@@ -285,8 +285,11 @@ class AgentRunner:
     ) -> tuple[ChatResponse, str, list[Finding]]:
         assert self._router is not None
         cited = [i for f in sorted(tool_findings, key=lambda f: f.severity.rank) for i in f.evidence_ids]
-        cited += remembered  # shown even when the tools collected more evidence than the prompt holds
-        shown = select_evidence(evidence, cited)
+        # The task's own evidence comes first (E1...); the memories follow it, always shown, as context.
+        recalled = set(remembered)
+        memories = [e for e in evidence if e.id in recalled]
+        own = select_evidence([e for e in evidence if e.id not in recalled], cited)
+        shown = own[: max(0, MAX_EVIDENCE_IN_PROMPT - len(memories))] + memories
         chat = analysis_request(
             system_prompt=spec.system_prompt,
             title=request.title,
