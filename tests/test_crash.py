@@ -70,11 +70,9 @@ def llm() -> Iterator[OpenAITestServer]:
         yield server
 
 
-def _events(client: httpx.Client, task_id: str) -> list[dict[str, Any]]:
-    return list(client.get(f"/api/v1/tasks/{task_id}/events").json()["data"])
-
-
-def test_task_survives_sigkill_and_completes_each_step_once(tmp_path: Path, llm: OpenAITestServer) -> None:
+def start_server(tmp_path: Path, llm_base_url: str) -> tuple[ServerProcess, httpx.Client]:
+    """A server process on SQLite in `tmp_path` with short leases, its LLM at `llm_base_url`, and an
+    admin client for it."""
     key = "orc_crash_" + secrets.token_urlsafe(24)
     port = free_port()
     env = {
@@ -82,7 +80,7 @@ def test_task_survives_sigkill_and_completes_each_step_once(tmp_path: Path, llm:
         "ORCHESTRION_HOME": str(tmp_path),
         "ORCHESTRION_ADMIN_API_KEY": key,
         "ORCHESTRION_LLM": "openai_compat:test-model",
-        "ORCHESTRION_OPENAI_BASE_URL": llm.base_url,
+        "ORCHESTRION_OPENAI_BASE_URL": llm_base_url,
         "ORCHESTRION_LEASE_SECONDS": "1.5",
         "ORCHESTRION_SWEEP_INTERVAL_SECONDS": "0.2",
     }
@@ -92,6 +90,15 @@ def test_task_survives_sigkill_and_completes_each_step_once(tmp_path: Path, llm:
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10
     )
+    return server, client
+
+
+def _events(client: httpx.Client, task_id: str) -> list[dict[str, Any]]:
+    return list(client.get(f"/api/v1/tasks/{task_id}/events").json()["data"])
+
+
+def test_task_survives_sigkill_and_completes_each_step_once(tmp_path: Path, llm: OpenAITestServer) -> None:
+    server, client = start_server(tmp_path, llm.base_url)
     try:
         created = client.post(
             "/api/v1/tasks",

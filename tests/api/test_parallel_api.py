@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from orchestrion.testing import OpenAITestServer, ScriptedProvider
 from tests.api.test_tasks_api import wait_status
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer
 from tests.engines.test_parallel import Sentiment
-from tests.test_crash import ServerProcess
+from tests.test_crash import start_server
 
 TERMINAL = ("succeeded", "failed", "partial", "cancelled")
 
@@ -179,23 +176,7 @@ def _item(request: dict[str, Any]) -> str:
 def test_a_batch_resumes_after_sigkill_keeping_checkpointed_items(
     tmp_path: Path, slow_llm: OpenAITestServer
 ) -> None:
-    key = "orc_crash_" + secrets.token_urlsafe(24)
-    port = free_port()
-    env = {
-        **os.environ,
-        "ORCHESTRION_HOME": str(tmp_path),
-        "ORCHESTRION_ADMIN_API_KEY": key,
-        "ORCHESTRION_LLM": "openai_compat:test-model",
-        "ORCHESTRION_OPENAI_BASE_URL": slow_llm.base_url,
-        "ORCHESTRION_LEASE_SECONDS": "1.5",
-        "ORCHESTRION_SWEEP_INTERVAL_SECONDS": "0.2",
-    }
-    env.pop("ORCHESTRION_DATABASE_URL", None)
-    server = ServerProcess(tmp_path, port, env)
-    server.start()
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10
-    )
+    server, client = start_server(tmp_path, slow_llm.base_url)
     items = [f"row {i}" for i in range(6)]
     try:
         body = classify(items, operation="transform", concurrency=1)

@@ -25,11 +25,10 @@ from orchestrion.engines.parallel import (
     REDUCE_STEP,
     batch_operations,
     build_parallel_plan,
-    map_concurrency,
     validate_batch,
 )
 from orchestrion.engines.parallel_steps import BatchMapper, BatchReducer
-from orchestrion.engines.steps import StepContext, dependency_order, item_step_id
+from orchestrion.engines.steps import StepContext, dependency_order, item_step_id, task_concurrency
 from orchestrion.exceptions import OrchestrionError, ProviderError, UnknownChoiceError, ValidationError
 from orchestrion.providers.base import ChatRequest
 from orchestrion.providers.router import ProviderRouter
@@ -282,7 +281,7 @@ def test_the_plan_is_one_map_step_per_item_then_a_reduce_over_all_of_them() -> N
     reduce = steps[-1]
     assert reduce.agent_id == "batch_reducer" and reduce.trigger == "all_done"
     assert reduce.depends_on == ("item-00000", "item-00001", "item-00002")
-    assert map_concurrency(task, 16) == 2 and map_concurrency(task, 1) == 1
+    assert task_concurrency(task, 16) == 2 and task_concurrency(task, 1) == 1
 
 
 # -- map and reduce ------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from orchestrion.agents.batch import (
 )
 from orchestrion.agents.registry import AgentRegistry
 from orchestrion.domain.intelligence import Selection
-from orchestrion.domain.tasks import Plan, Step, Task
+from orchestrion.domain.tasks import Plan, Step
 from orchestrion.engines.steps import item_step_id
 from orchestrion.exceptions import UnknownChoiceError, ValidationError
 from orchestrion.tools.targets import Target
@@ -304,12 +304,3 @@ def build_parallel_plan(
     plan = Plan(steps=tuple(steps), reasons=(*selection.reasons, reason), selection=selection)
     plan.validate()
     return plan
-
-
-def map_concurrency(task: Task, default: int) -> int:
-    """The map steps a batch task may have in flight: its `options.concurrency`, at most `default`."""
-    options = task.inputs.get("options") or {}
-    requested = options.get("concurrency") if isinstance(options, Mapping) else None
-    if isinstance(requested, int) and not isinstance(requested, bool) and requested >= 1:
-        return min(requested, default)
-    return default

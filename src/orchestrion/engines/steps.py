@@ -87,6 +87,15 @@ class StepExecutor(abc.ABC):
         """Do the step's work. Raise OrchestrionError to fail the attempt (it may be retried)."""
 
 
+def task_concurrency(task: Task, default: int) -> int:
+    """Steps a task may have in flight: its `options.concurrency` when set, at most `default`."""
+    options = task.inputs.get("options") or {}
+    requested = options.get("concurrency") if isinstance(options, Mapping) else None
+    if isinstance(requested, int) and not isinstance(requested, bool) and requested >= 1:
+        return min(requested, default)
+    return default
+
+
 def item_index(step_id: str) -> int:
     """The batch index a map step works on (ValueError for any other step)."""
     if not step_id.startswith(ITEM_PREFIX):

@@ -30,7 +30,7 @@ from orchestrion.domain.tasks import AgentRun, Result, Step, StepStatus, Task, T
 from orchestrion.engines.base import Engine, Finalizer
 from orchestrion.engines.executors import ReporterExecutor, SpecialistExecutor
 from orchestrion.engines.frontier import FINISHED, Frontier
-from orchestrion.engines.steps import StepContext, StepExecutor, dependency_order
+from orchestrion.engines.steps import StepContext, StepExecutor, dependency_order, task_concurrency
 from orchestrion.exceptions import BudgetExceededError, LeaseLostError, OrchestrionError
 from orchestrion.monitoring.metrics import Metrics
 from orchestrion.providers.budget import TaskBudget
@@ -88,11 +88,6 @@ class TeamEngine(Engine):
         """Steps in flight per task at most."""
         return self._step_concurrency
 
-    @property
-    def kinds(self) -> frozenset[str]:
-        """The agent kinds this engine can execute steps of."""
-        return frozenset(self._executors)
-
     async def run(
         self, task: Task, files: Sequence[InputFile], *, worker_id: str, finalize: Finalizer | None = None
     ) -> Mapping[str, StepStatus]:
@@ -107,7 +102,7 @@ class TeamEngine(Engine):
         finished: list[StepOutcome] = []
         running: dict[asyncio.Task[StepOutcome], str] = {}
         # Steps start only into free slots, so `step.started` means started, not waiting for a slot.
-        concurrency = self._concurrency_for(task)
+        concurrency = task_concurrency(task, self._step_concurrency)
         budget = await self._budget(task)
         halted: list[BudgetExceededError] = []
         try:
@@ -170,13 +165,6 @@ class TeamEngine(Engine):
                 job.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-
-    def _concurrency_for(self, task: Task) -> int:
-        options = task.inputs.get("options") or {}
-        requested = options.get("concurrency") if isinstance(options, Mapping) else None
-        if isinstance(requested, int) and requested >= 1:
-            return min(requested, self._step_concurrency)
-        return self._step_concurrency
 
     async def _budget(self, task: Task) -> TaskBudget:
         """The task's budget, charged with what earlier runs of it already spent."""

@@ -71,7 +71,3 @@ class JobQueue(abc.ABC):
     def running_by_engine(self) -> Mapping[str, int]:
         """Runs executing here, per engine."""
         return {}
-
-    def running_tasks(self, engine: str) -> list[str]:
-        """Ids of the runs of `engine` executing here."""
-        return []

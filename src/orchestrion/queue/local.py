@@ -64,10 +64,6 @@ class LocalJobQueue(JobQueue):
             async with self._ready:
                 self._ready.notify()
 
-    def engine_limit(self, engine: str) -> int | None:
-        """Runs of `engine` this process executes at once at most (None: only the worker count)."""
-        return self._limits.get(engine)
-
     def can_start(self, engine: str) -> bool:
         """Whether `engine` has a free slot here."""
         limit = self._limits.get(engine)
@@ -119,9 +115,6 @@ class LocalJobQueue(JobQueue):
     def oldest_wait(self, now: float) -> float:
         """Seconds the longest-waiting run here has waited."""
         return self._scheduler.oldest_wait(now)
-
-    def running_tasks(self, engine: str) -> list[str]:
-        return [task_id for task_id, name in self._engine_of.items() if name == engine]
 
     async def _sweep(self) -> None:
         now = time.time()
